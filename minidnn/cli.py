@@ -1,0 +1,145 @@
+"""The ``minidnn`` command line: train, evaluate, gradcheck, info."""
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+
+def _backend_args(p):
+    p.add_argument("--backend", choices=["numpy", "cupy"], default=None,
+                   help="array backend (default: $MINIDNN_BACKEND or numpy)")
+    p.add_argument("--data-dir", default=None, help="folder with the four MNIST .gz files "
+                   "(default: $MINIDNN_DATA, then ~/.cache/minidnn/mnist, downloading if absent)")
+
+
+def _setup_backend(args):
+    from . import backend
+    if getattr(args, "backend", None):
+        backend.set_backend(args.backend)
+
+
+def cmd_train(args):
+    from .experiments.baselines import RECIPES, mnist_splits, test_error, train_model, with_overrides
+    from .networks import build_model, input_layout
+    _setup_backend(args)
+    if args.model not in RECIPES:
+        raise SystemExit(f"unknown model {args.model!r}; choose one of {', '.join(RECIPES)}")
+    recipe = with_overrides(RECIPES[args.model], epochs=args.epochs, optimizer=args.optimizer, lr=args.lr,
+                            batch_size=args.batch_size, weight_decay=args.weight_decay,
+                            schedule=args.schedule, patience=args.patience,
+                            pretrain_epochs=args.pretrain_epochs)
+    out = args.out or os.path.join("checkpoints", f"{args.model}-seed{args.seed}.npz")
+    net = build_model(args.model, rng=args.seed)
+    data = mnist_splits(input_layout(net), seed=args.seed, data_dir=args.data_dir, limit=args.limit)
+    t0 = time.perf_counter()
+    net, info = train_model(args.model, recipe, seed=args.seed, data=data, out=out,
+                            log=args.log or out.replace(".npz", "") + ".log.jsonl",
+                            progress=not args.quiet, net=net)
+    seconds = time.perf_counter() - t0
+    print(f"{args.model}: best validation error {100 * info['val_error']:.2f}% at epoch {info['best_epoch']}, "
+          f"training error {100 * info['train_error']:.2f}%, {seconds:.0f} s; checkpoint {out}")
+    if args.test:
+        print(f"{args.model}: test error {100 * test_error(net, data):.2f}%")
+    return 0
+
+
+def cmd_evaluate(args):
+    from .checkpoint import load_model
+    from .experiments.baselines import mnist_splits
+    from .networks import input_layout
+    from .training import classification_error
+    _setup_backend(args)
+    net, meta, _ = load_model(args.checkpoint, return_all=True)
+    seed = meta.get("metadata", {}).get("seed", 0)
+    data = mnist_splits(input_layout(net), seed=seed, data_dir=args.data_dir)
+    rows = {split: classification_error(net, data[f"x_{split}"], data[f"y_{split}"])
+            for split in ("train", "val", "test")}
+    for split, err in rows.items():
+        print(f"{split:>5} error: {100 * err:6.2f}%  ({len(data[f'y_{split}'])} images)")
+    if args.json:
+        print(json.dumps({"checkpoint": args.checkpoint, **rows}))
+    return 0
+
+
+def cmd_gradcheck(args):
+    from .gradcheck_suite import run_suite
+    report_ok = run_suite(seed=args.seed, verbose=True)
+    return 0 if report_ok else 1
+
+
+def cmd_info(args):
+    import numpy
+    from . import __version__, backend
+    _setup_backend(args)
+    print(f"minidnn {__version__}, Python {platform.python_version()}, NumPy {numpy.__version__}")
+    print(f"backend: {backend.backend_name()}, default dtype: {backend.float_dtype()}")
+    module = backend.xp()
+    if backend.backend_name() == "cupy":
+        props = module.cuda.runtime.getDeviceProperties(module.cuda.Device().id)
+        print(f"CuPy {module.__version__}, device: {props['name'].decode()}")
+    for name in ("scipy", "cupy", "torch", "tqdm", "matplotlib"):
+        try:
+            mod = __import__(name)
+            print(f"  {name} {getattr(mod, '__version__', '?')}")
+        except Exception:
+            print(f"  {name}: not installed")
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="minidnn", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train one of the paper's models on MNIST")
+    p.add_argument("model", help="N100-100-10, N200-200-10, AE400-10 or ConvNet")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--optimizer", choices=["sgd", "momentum", "nesterov", "adam"])
+    p.add_argument("--lr", type=float)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--weight-decay", type=float, help="λ in loss + (λ/2)·Σ‖W‖² (dense weights only)")
+    p.add_argument("--schedule", help="constant, cosine, step:EVERY:GAMMA or exp:GAMMA")
+    p.add_argument("--patience", type=int, help="early stopping: epochs without validation improvement")
+    p.add_argument("--pretrain-epochs", type=int, help="AE400-10: autoencoder pretraining epochs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="checkpoint path (default checkpoints/MODEL-seedS.npz); resumed if present")
+    p.add_argument("--log", help="JSON-lines log of every epoch (default: beside the checkpoint)")
+    p.add_argument("--limit", type=int, help="use only the first N examples of each split (quick runs)")
+    p.add_argument("--test", action="store_true", help="also report the test error at the end")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    _backend_args(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="error of a checkpoint on the train, validation and test splits")
+    p.add_argument("checkpoint")
+    p.add_argument("--json", action="store_true")
+    _backend_args(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("gradcheck", help="finite-difference check of every layer kind, as a table")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_gradcheck)
+
+    p = sub.add_parser("info", help="backend, device and versions")
+    p.add_argument("--backend", choices=["numpy", "cupy"], default=None)
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted; run the same command again to resume from the last checkpoint", file=sys.stderr)
+        return 130
+    except Exception as exc:   # a clear one-line message for the errors users can fix
+        from .backend import BackendError
+        from .checkpoint import CheckpointError
+        from .data import DataFileError, DownloadError, MNISTNotFoundError
+        if isinstance(exc, (BackendError, CheckpointError, DataFileError, DownloadError, MNISTNotFoundError,
+                            FloatingPointError)):
+            print(f"minidnn: error: {exc}", file=sys.stderr)
+            return 2
+        raise

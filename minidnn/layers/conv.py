@@ -1,0 +1,59 @@
+"""2-D convolution (cross-correlation, as in every deep-learning library) via im2col."""
+import numpy
+
+from .. import backend
+from .base import Layer, init_rng, new_param
+from .im2col import col2im, im2col, output_size, pair
+
+
+class Conv2D(Layer):
+    """y[n, f, oh, ow] = b[f] + Σ_{c,i,j} W[f, c, i, j] · x_pad[n, c, s_h·oh + i, s_w·ow + j].
+
+    x: (N, C, H, W), W: (F, C, KH, KW), b: (F,), y: (N, F, OH, OW).
+    Kernels are not weight-decayed by default (the paper: no decay on conv layers).
+    He initialisation: W ~ N(0, 2 / (C·KH·KW)).
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 rng=None, decay=False):
+        super().__init__()
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size, self.stride = pair(kernel_size, "kernel_size"), pair(stride, "stride")
+        self.padding, self.decay = pair(padding, "padding"), decay
+        kh, kw = self.kernel_size
+        fan_in = in_channels * kh * kw
+        W = init_rng(rng).normal(0.0, numpy.sqrt(2.0 / fan_in), (out_channels, in_channels, kh, kw))
+        self.params = {"W": new_param(W, decay=decay), "b": new_param(numpy.zeros(out_channels), decay=False)}
+
+    def forward(self, x, train=False):
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"{self!r}: expected input (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        xp = backend.get_array_module(x)
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        self.col = im2col(x, kh, kw, sh, sw, ph, pw)                 # (N, C, KH, KW, OH, OW)
+        self.x_hw = x.shape[2:]
+        W, b = self.params["W"].data, self.params["b"].data
+        y = xp.tensordot(self.col, W, axes=([1, 2, 3], [1, 2, 3]))  # (N, OH, OW, F)
+        return (y + b).transpose(0, 3, 1, 2)
+
+    def backward(self, gy):
+        xp = backend.get_array_module(gy)
+        W = self.params["W"].data
+        if self.compute_param_grads:
+            # ∂L/∂W[f,c,i,j] = Σ_{n,oh,ow} gy[n,f,oh,ow] · col[n,c,i,j,oh,ow];  ∂L/∂b[f] = Σ gy[n,f,·,·]
+            self.params["W"].accumulate(xp.tensordot(gy, self.col, axes=([0, 2, 3], [0, 4, 5])))
+            self.params["b"].accumulate(gy.sum(axis=(0, 2, 3)))
+        # ∂L/∂col[n,c,i,j,oh,ow] = Σ_f W[f,c,i,j] gy[n,f,oh,ow], then scatter back (col2im)
+        gcol = xp.tensordot(W, gy, axes=([0], [1]))                # (C, KH, KW, N, OH, OW)
+        (sh, sw), (ph, pw) = self.stride, self.padding
+        return col2im(gcol.transpose(3, 0, 1, 2, 4, 5), *self.x_hw, sh, sw, ph, pw)
+
+    def config(self):
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": list(self.kernel_size), "stride": list(self.stride),
+                "padding": list(self.padding), "decay": self.decay}
+
+    def output_shape(self, input_shape):
+        c, h, w = input_shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        return (self.out_channels, output_size(h, kh, sh, ph), output_size(w, kw, sw, pw))

@@ -1,0 +1,56 @@
+"""im2col / col2im: convolution and pooling as one matrix product.
+
+A column array holds, for every output position (oh, ow) and kernel offset (i, j),
+the input pixel x_pad[n, c, i + s·oh, j + s·ow]:
+
+    col: (N, C, KH, KW, OH, OW),   OH = (H + 2p − KH) // s + 1.
+
+im2col loops over the KH·KW kernel offsets only (each a strided slice of every
+pixel of every example at once); col2im is its adjoint, a scatter-add over the same
+slices, so overlapping windows (stride < kernel) add up as the chain rule requires.
+"""
+from .. import backend
+
+
+def output_size(size, kernel, stride, pad):
+    out = (size + 2 * pad - kernel) // stride + 1
+    if out < 1:
+        raise ValueError(f"kernel {kernel} with stride {stride} and padding {pad} "
+                         f"does not fit an input of size {size}")
+    return out
+
+
+def im2col(x, kh, kw, sh, sw, ph, pw, pad_value=0.0):
+    """x: (N, C, H, W) -> col: (N, C, KH, KW, OH, OW)."""
+    xp = backend.get_array_module(x)
+    n, c, h, w = x.shape
+    oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
+    if ph or pw:
+        x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), mode="constant",
+                   constant_values=pad_value)
+    col = xp.empty((n, c, kh, kw, oh, ow), dtype=x.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            col[:, :, i, j] = x[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw]
+    return col
+
+
+def col2im(col, h, w, sh, sw, ph, pw):
+    """Adjoint of im2col: col (N, C, KH, KW, OH, OW) -> x (N, C, H, W), overlaps summed."""
+    xp = backend.get_array_module(col)
+    n, c, kh, kw, oh, ow = col.shape
+    x = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=col.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            x[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += col[:, :, i, j]
+    return x[:, :, ph:ph + h, pw:pw + w]
+
+
+def pair(v, name):
+    """An int or a pair of ints as (vertical, horizontal)."""
+    if isinstance(v, int):
+        return (v, v)
+    v = tuple(int(a) for a in v)
+    if len(v) != 2:
+        raise ValueError(f"{name} must be an int or a pair, got {v}")
+    return v

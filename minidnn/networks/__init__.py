@@ -1,0 +1,5 @@
+"""Networks: a sequential container, stacking, and the paper's models by name."""
+from .models import MODELS, autoencoder, build_model, convnet, input_layout, mlp
+from .sequential import Sequential, stack
+
+__all__ = ["Sequential", "stack", "MODELS", "build_model", "mlp", "autoencoder", "convnet", "input_layout"]

@@ -1,0 +1,186 @@
+"""Mini-batch training with validation, early stopping, JSON-lines logs and exact resumption.
+
+One epoch: shuffle the training indices with the trainer's seeded Generator, then for
+each batch of ``batch_size`` run forward, loss, backward (plus any penalty terms) and
+``optimizer.step()``. After the epoch: evaluate on the validation split, keep the best
+weights, log, checkpoint (atomically). A run killed mid-way and started again with the
+same arguments resumes from the last checkpoint and ends with exactly the weights an
+uninterrupted run gives (NumPy backend): the checkpoint holds weights, best weights,
+optimizer slots, the shuffling Generator's and the noise layers' states, and history.
+"""
+import json
+import math
+import os
+import time
+
+import numpy
+
+from .. import backend
+from ..checkpoint import atomic_write, load_model, save_model
+from ..losses import SoftmaxCrossEntropy
+from .optim import l2_penalty
+from .progress import progress_bar
+
+
+def classification_error(net, x, labels, batch_size=1000):
+    """Share of examples whose predicted class differs from the label."""
+    wrong = 0
+    for i in range(0, x.shape[0], batch_size):
+        wrong += int((net.predict(x[i:i + batch_size]) != labels[i:i + batch_size]).sum())
+    return wrong / max(1, x.shape[0])
+
+
+def mean_loss(net, x, targets, loss, batch_size=1000):
+    """Average of ``loss`` over a dataset, in evaluation mode (no noise)."""
+    total = 0.0
+    for i in range(0, x.shape[0], batch_size):
+        end = net.fused_end(loss)
+        h = x[i:i + batch_size]
+        for layer in net.layers[:end]:
+            h = layer.forward(h)
+        n = h.shape[0]
+        total += float(loss.forward(h, targets[i:i + batch_size])) * (n if loss.reduction == "mean" else 1)
+    return total / max(1, x.shape[0])
+
+
+class Trainer:
+    """Trains ``net`` with ``optimizer`` on ``loss``; see the module docstring.
+
+    penalties: callables ``penalty(net, x_batch) -> float`` run after the loss's
+    backward; each adds its value and accumulates its gradient into the parameters
+    (the Jacobian penalties of later issues plug in here).
+    metric: 'error' (classification, labels as targets) or 'loss' (e.g. autoencoders).
+    """
+
+    def __init__(self, net, optimizer, loss=None, batch_size=128, seed=0, schedule=None,
+                 patience=None, penalties=(), metric="error", checkpoint=None, log=None,
+                 progress=True, checkpoint_metadata=None):
+        self.net, self.optimizer, self.loss = net, optimizer, loss or SoftmaxCrossEntropy()
+        self.batch_size, self.seed, self.schedule = int(batch_size), seed, schedule
+        self.patience, self.penalties, self.metric = patience, list(penalties), metric
+        self.checkpoint, self.log, self.progress = checkpoint, log, progress
+        self.checkpoint_metadata = checkpoint_metadata or {}
+        self.rng = numpy.random.default_rng(seed)
+        self.base_lr = optimizer.lr
+        self.history, self.epoch = [], 0
+        self.best = {"metric": math.inf, "epoch": -1, "params": None}
+
+    # ---- one epoch --------------------------------------------------------------------------
+    def train_epoch(self, x, targets):
+        xp = backend.get_array_module(x)
+        n = x.shape[0]
+        order = xp.asarray(self.rng.permutation(n))
+        bar = progress_bar(math.ceil(n / self.batch_size), f"epoch {self.epoch + 1}", self.progress)
+        total_loss, wrong, seen = 0.0, 0, 0
+        for start in range(0, n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            xb, tb = x[idx], targets[idx]
+            self.optimizer.zero_grad()
+            value, out, _ = self.net.loss_and_backward(xb, tb, self.loss, train=True)
+            value = float(value)
+            for penalty in self.penalties:
+                value += float(penalty(self.net, xb))
+            if not math.isfinite(value):
+                raise FloatingPointError(
+                    f"training loss became {value} at epoch {self.epoch + 1}, batch {start // self.batch_size} "
+                    f"(learning rate {self.optimizer.lr}): lower the learning rate or check the data for NaNs")
+            self.optimizer.step()
+            m = xb.shape[0]
+            total_loss += value * m
+            if self.metric == "error":
+                wrong += int((out.argmax(axis=1) != tb).sum())
+            seen += m
+            bar.update()
+            if bar.n % 20 == 0 or seen == n:
+                post = {"loss": f"{total_loss / seen:.4f}"}
+                if self.metric == "error":
+                    post["acc"] = f"{1 - wrong / seen:.4f}"
+                bar.set_postfix(**post)
+        bar.close()
+        result = {"train_loss": total_loss / n}
+        if self.metric == "error":
+            result["train_error"] = wrong / n
+        return result
+
+    def evaluate(self, x, targets):
+        if self.metric == "error":
+            return classification_error(self.net, x, targets)
+        return mean_loss(self.net, x, targets, self.loss)
+
+    # ---- the loop ----------------------------------------------------------------------------
+    def fit(self, x, targets, epochs, x_val=None, t_val=None):
+        """Train until ``epochs`` epochs are done (or early stopping), then restore the best weights.
+
+        x: (N, ...) inputs on the current backend; targets: (N,) labels or (N, ...) for 'loss'.
+        Returns the history: one dict per epoch.
+        """
+        if x.shape[0] != targets.shape[0]:
+            raise ValueError(f"{x.shape[0]} inputs but {targets.shape[0]} targets")
+        if self.checkpoint and os.path.exists(self.checkpoint):
+            self.resume(self.checkpoint)
+        while self.epoch < epochs and not self._stopped():
+            if self.schedule is not None:
+                self.optimizer.lr = self.base_lr * self.schedule(self.epoch)
+            t0 = time.perf_counter()
+            record = {"epoch": self.epoch + 1, "lr": self.optimizer.lr, **self.train_epoch(x, targets)}
+            decay = l2_penalty(self.optimizer.params, self.optimizer.weight_decay)
+            record["weight_decay_term"] = decay
+            record["seconds"] = time.perf_counter() - t0
+            if x_val is not None:
+                val = self.evaluate(x_val, t_val)
+                record[f"val_{self.metric}"] = val
+                if val < self.best["metric"]:
+                    self.best = {"metric": val, "epoch": self.epoch + 1,
+                                 "params": {k: p.data.copy() for k, p in self.net.named_params().items()}}
+            self.epoch += 1
+            self.history.append(record)
+            if self.checkpoint:
+                self.save(self.checkpoint)
+            self._write_log()
+            if self.progress:
+                shown = {k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in record.items()}
+                print(" ".join(f"{k}={v}" for k, v in shown.items()), flush=True)
+        if self.best["params"] is not None:
+            for k, p in self.net.named_params().items():
+                p.data = self.best["params"][k].copy()
+        return self.history
+
+    def _stopped(self):
+        """Early stopping: no validation improvement for ``patience`` epochs."""
+        return (self.patience is not None and self.best["epoch"] > 0
+                and self.epoch - self.best["epoch"] >= self.patience)
+
+    def _write_log(self):
+        if self.log:
+            text = "".join(json.dumps(r) + "\n" for r in self.history)
+            atomic_write(self.log, lambda f: f.write(text.encode()))
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def save(self, path):
+        arrays = {f"optim/{k}": v for k, v in self.optimizer.state_arrays().items()}
+        if self.best["params"] is not None:
+            arrays.update({f"best/{k}": v for k, v in self.best["params"].items()})
+        training = {"epoch": self.epoch, "history": self.history, "seed": self.seed,
+                    "rng": self.rng.bit_generator.state, "optimizer": self.optimizer.scalars(),
+                    "optimizer_config": self.optimizer.config(), "base_lr": self.base_lr,
+                    "best_metric": self.best["metric"] if math.isfinite(self.best["metric"]) else None,
+                    "best_epoch": self.best["epoch"], "metric": self.metric}
+        save_model(path, self.net, metadata=self.checkpoint_metadata, extra_arrays=arrays,
+                   extra_meta={"training": training})
+
+    def resume(self, path):
+        """Restore everything ``save`` wrote; the network must have the same architecture."""
+        _, meta, arrays = load_model(path, into=self.net, return_all=True)
+        training = meta["training"]
+        self.optimizer.load_state_arrays({k[6:]: v for k, v in arrays.items() if k.startswith("optim/")},
+                                         training["optimizer"])
+        self.rng.bit_generator.state = training["rng"]
+        self.epoch, self.history, self.base_lr = training["epoch"], training["history"], training["base_lr"]
+        best = {k[5:]: v for k, v in arrays.items() if k.startswith("best/")}
+        if best:
+            holder = {}
+            for k, p in self.net.named_params().items():
+                holder[k] = backend.get_array_module(p.data).asarray(best[k], dtype=p.data.dtype)
+            self.best = {"metric": training["best_metric"], "epoch": training["best_epoch"], "params": holder}
+        if self.progress:
+            print(f"resumed from {path} after epoch {self.epoch}", flush=True)
