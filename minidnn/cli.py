@@ -1,4 +1,4 @@
-"""The ``minidnn`` command line: train, evaluate, gradcheck, info."""
+"""The ``minidnn`` command line: train, evaluate, attack, gradcheck, info."""
 import argparse
 import json
 import os
@@ -63,6 +63,56 @@ def cmd_evaluate(args):
     return 0
 
 
+def cmd_attack(args):
+    import numpy
+    from .attacks.protocol import search_c
+    from .attacks.run import attack_dataset
+    from .attacks.targets import choose_targets
+    from .checkpoint import load_model
+    from .data import subset
+    from .experiments.baselines import mnist_splits
+    from .networks import input_layout
+    _setup_backend(args)
+    net, meta, _ = load_model(args.checkpoint, return_all=True)
+    seed = meta.get("metadata", {}).get("seed", 0)
+    data = mnist_splits(input_layout(net), seed=seed, data_dir=args.data_dir)
+    x_all, y_all = data[f"x_{args.split}"], data[f"y_{args.split}"]
+    n = min(args.n or len(y_all), len(y_all))
+    rows = numpy.arange(n) if n == len(y_all) or not args.n else subset(len(y_all), n, args.seed)
+    x, y = x_all[rows], y_all[rows]
+    rng = numpy.random.default_rng(args.seed)
+    options = {"maxiter": args.maxiter}
+    if args.method == "batched":
+        options.update(batch_size=args.batch_size, dtype=args.dtype)
+    t0 = time.perf_counter()
+    trace = None
+    if args.c == "auto":
+        search_rows = subset(len(data["y_val"]), min(args.search_n, len(data["y_val"])), args.seed + 1)
+        xs, ys = data["x_val"][search_rows], data["y_val"][search_rows]
+        ts = choose_targets(net, xs, ys, args.target, rng=numpy.random.default_rng(args.seed + 1))
+        c, trace = search_c(lambda c: attack_dataset(net, xs, ys, ts, c, args.method, progress=False, **options),
+                            threshold=args.threshold, c0=args.c0, log=print)
+        print(f"chosen c = {c:.4g} on {len(ys)} validation images (threshold {100 * args.threshold:.1f}%)")
+    else:
+        c = float(args.c)
+    targets = choose_targets(net, x, y, args.target, rng=rng)
+    out = args.out or os.path.splitext(args.checkpoint)[0] + f".adv-{args.split}.npz"
+    result = attack_dataset(net, x, y, targets, c, args.method, chunk=args.chunk,
+                            partial_dir=out + ".partial", progress=not args.quiet, **options)
+    result.meta.update({"checkpoint": args.checkpoint, "split": args.split, "rows_seed": args.seed,
+                        "target_rule": args.target, "c_search": trace, "seed": args.seed})
+    result.save(out)
+    seconds = time.perf_counter() - t0
+    print(f"{net.describe()}: {len(result)} {args.split} images, c = {c:.4g}: adversarial error "
+          f"{100 * result.error_rate:.2f}%, mean distortion {result.mean_distortion:.4f}, "
+          f"target hit {100 * result.summary()['target_hit_rate']:.1f}%, {seconds:.1f} s; saved {out}")
+    if args.figure:
+        from .attacks.figure import figure_from_result
+        figure_from_result(args.figure, result, title=f"{net.describe()}, c = {c:.3g}")
+        print(f"figure: {args.figure}")
+    return 0
+
+
 def cmd_gradcheck(args):
     from .gradcheck_suite import run_suite
     report_ok = run_suite(seed=args.seed, verbose=True)
@@ -116,6 +166,28 @@ def build_parser():
     p.add_argument("--json", action="store_true")
     _backend_args(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("attack", help="adversarial examples against a checkpoint (L-BFGS-B, Eq. 1)")
+    p.add_argument("checkpoint")
+    p.add_argument("--n", type=int, help="number of images (a seeded subset; default: the whole split)")
+    p.add_argument("--split", choices=["test", "val", "train"], default="test")
+    p.add_argument("--c", default="auto", help="the constant c of Eq. 1, or 'auto' for the paper's search")
+    p.add_argument("--search-n", type=int, default=1000, help="validation images for the c search")
+    p.add_argument("--threshold", type=float, default=0.995, help="error rate the c search must keep")
+    p.add_argument("--c0", type=float, default=1.0, help="first c the search tries")
+    p.add_argument("--target", default="random",
+                   choices=["random", "least_likely", "runner_up", "untargeted"])
+    p.add_argument("--method", choices=["batched", "reference"], default="batched")
+    p.add_argument("--maxiter", type=int, default=200)
+    p.add_argument("--batch-size", type=int, default=1000, help="batched: examples optimised together")
+    p.add_argument("--dtype", choices=["float64", "float32"], default="float64", help="batched: precision")
+    p.add_argument("--chunk", type=int, default=1000, help="examples per saved chunk (resume unit)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="adversarial set (.npz); default beside the checkpoint")
+    p.add_argument("--figure", help="PNG of originals, adversarials and noise (Figure 2 style)")
+    p.add_argument("--quiet", action="store_true")
+    _backend_args(p)
+    p.set_defaults(func=cmd_attack)
 
     p = sub.add_parser("gradcheck", help="finite-difference check of every layer kind, as a table")
     p.add_argument("--seed", type=int, default=0)

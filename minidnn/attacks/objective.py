@@ -1,0 +1,91 @@
+"""The attack objective of Szegedy et al. (2014), the paper's Eq. 1, for a batch.
+
+    minimise_r   c·‖r‖² + L(x + r, l)     subject to  x + r ∈ [0, 1]^m
+
+with L the cross-entropy of the network's logits (log-softmax, never clipped
+probabilities) for the target label l. Untargeted: −L(x + r, y) pushes the true
+class's loss up instead. Everything is per example: the value and gradient of row n
+depend on row n only, so one batched call serves one example or ten thousand.
+"""
+import numpy
+
+from .. import backend
+from ..layers.activations import log_softmax
+from ..losses import SoftmaxCrossEntropy
+from ..networks import Sequential
+
+
+def validate_inputs(x, labels, c=None, targets=None, untargeted=False, num_classes=None):
+    """Clear errors for the inputs every attack takes."""
+    xp = backend.get_array_module(x)
+    if c is not None and not c > 0:
+        raise ValueError(f"the attack constant c must be > 0, got {c}")
+    if labels.ndim != 1 or labels.shape[0] != x.shape[0]:
+        raise ValueError(f"labels must have shape ({x.shape[0]},) to match the images, got {tuple(labels.shape)}")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0 or hi > 1 or not (xp.isfinite(x).all()):
+        raise ValueError(f"images must lie in the box [0, 1] (got values in [{lo}, {hi}]); "
+                         "the attack keeps x + r in [0, 1]")
+    if targets is not None and not untargeted:
+        if targets.shape != labels.shape:
+            raise ValueError(f"targets must have shape {tuple(labels.shape)}, got {tuple(targets.shape)}")
+        same = int((targets == labels).sum())
+        if same:
+            raise ValueError(f"{same} target labels equal the true label: a targeted attack needs a wrong label "
+                             "(use untargeted=True to push the true class away instead)")
+        if num_classes is not None and (int(targets.min()) < 0 or int(targets.max()) >= num_classes):
+            raise ValueError(f"target labels must be in 0..{num_classes - 1}")
+
+
+def network_copy(net, dtype=None, module=None):
+    """An independent copy of ``net`` (same spec and weights), optionally in another dtype/array module."""
+    copy = Sequential.from_spec(net.spec())
+    for (_, src), (_, dst) in zip(net.named_params().items(), copy.named_params().items()):
+        target = module or backend.get_array_module(src.data)
+        dst.data = target.asarray(backend.to_numpy(src.data)).astype(dtype or src.data.dtype)
+    copy.load_layer_states(net.layer_states())
+    return copy
+
+
+class AttackObjective:
+    """f_n(r_n) = c·‖r_n‖² ± CE(net(x_n + r_n), l_n) and its gradient, for a batch.
+
+    x0: (N, ...) originals; labels: (N,) the label whose cross-entropy is minimised
+    (targets), or the true labels whose cross-entropy is maximised (``untargeted``).
+    The network runs in evaluation mode (noise layers off unless ``at_test``).
+    """
+
+    def __init__(self, net, c, x0, labels, untargeted=False):
+        """c: a float, or an (N,) array of per-example constants (minimal mode)."""
+        self.net, self.c, self.x0, self.labels = net, c, x0, labels
+        self.sign = -1.0 if untargeted else 1.0
+        self.end = net.fused_end(SoftmaxCrossEntropy())   # stop before a trailing Softmax layer
+
+    def __call__(self, x_adv, rows=None):
+        """Objective at x_adv = x0 + r for the examples ``rows`` (all if None).
+
+        Returns (f: (n,), ∇_r f: like x_adv, logits: (n, K)):
+            ∇_r f = 2c·r ± J_net(x_adv)ᵀ (softmax(z) − onehot(l)).
+        """
+        xp = backend.get_array_module(x_adv)
+        x0 = self.x0 if rows is None else self.x0[rows]
+        labels = self.labels if rows is None else self.labels[rows]
+        c = self.c if rows is None or numpy.ndim(self.c) == 0 else self.c[rows]
+        r = x_adv - x0
+        layers = self.net.layers[:self.end]
+        with self.net.input_gradient_only():
+            z = x_adv
+            for layer in layers:
+                z = layer.forward(z)
+            logp = log_softmax(z)
+            n = xp.arange(z.shape[0])
+            ce = -logp[n, labels]                         # CE = −log softmax(z)[l], from logits
+            gz = xp.exp(logp)                             # ∂CE/∂z = softmax(z) − onehot(l)
+            gz[n, labels] -= 1
+            g = gz * z.dtype.type(self.sign)
+            for layer in reversed(layers):
+                g = layer.backward(g)
+        axes = tuple(range(1, r.ndim))
+        if numpy.ndim(c):
+            c = c.reshape((-1,) + (1,) * (r.ndim - 1))     # one constant per example
+        return (c * r * r).sum(axis=axes) + self.sign * ce, 2 * c * r + g, z
