@@ -1,0 +1,134 @@
+"""Adversarial examples per second: reference (scipy, per example) vs batched (NumPy / CuPy),
+with the agreement between them measured in the same run, and the reference attack with
+PyTorch computing the gradients (what a user would write instead) when torch is installed.
+
+    python bench/attack_throughput.py --checkpoint checkpoints/N200-200-10.npz --c 0.5 --n 1000
+
+Agreement is reported at the given c (the protocol's) and at a c where the success rate
+is between 30% and 70% (found by a scan on 200 images), where disagreement would show.
+"""
+import argparse
+import json
+import math
+
+import numpy
+
+from minidnn import backend
+from minidnn.attacks import batched_lbfgs_attack, choose_targets, lbfgsb_attack
+from minidnn.attacks.objective import network_copy
+from minidnn.checkpoint import load_model
+from minidnn.data import load_mnist
+from minidnn.networks import input_layout
+
+from common import machine_info, timer, torch_twin
+
+
+def torch_reference(net, x, labels, targets, c, maxiter=200):
+    """scipy L-BFGS-B per example with torch autograd gradients (float64)."""
+    import torch
+    from scipy.optimize import minimize
+    model = torch_twin(network_copy(net, numpy.float64)).double()
+    adversarial = numpy.empty_like(x)
+    for n in range(len(x)):
+        x0 = torch.tensor(x[n:n + 1])
+        target = torch.tensor(targets[n:n + 1])
+
+        def fun(flat):
+            xa = torch.tensor(flat.reshape(x0.shape), requires_grad=True)
+            f = c * ((xa - x0) ** 2).sum() + torch.nn.functional.cross_entropy(model(xa), target, reduction="sum")
+            f.backward()
+            return f.item(), xa.grad.numpy().reshape(-1).astype(numpy.float64)
+
+        res = minimize(fun, x[n].reshape(-1), jac=True, method="L-BFGS-B", bounds=[(0, 1)] * x[n].size,
+                       options={"maxiter": maxiter})
+        adversarial[n] = res.x.reshape(x[n].shape)
+    return adversarial
+
+
+def agreement(ref, bat):
+    return {"success_ref": ref.error_rate, "success_batched": bat.error_rate,
+            "success_diff_points": 100 * abs(ref.error_rate - bat.error_rate),
+            "distortion_ref": ref.mean_distortion, "distortion_batched": bat.mean_distortion,
+            "distortion_rel_diff": abs(bat.mean_distortion / ref.mean_distortion - 1),
+            "iterations_ref": float(ref.iterations.mean()), "iterations_batched": float(bat.iterations.mean())}
+
+
+def mid_c(net, x, y, t, c_hi, dtype):
+    """A c with success between 30% and 70% on these images (scan upward from c_hi by factors of 2)."""
+    c = c_hi
+    for _ in range(20):
+        rate = batched_lbfgs_attack(net, x, y, t, c, dtype=dtype).error_rate
+        if 0.3 <= rate <= 0.7:
+            return c, rate
+        c = c * 2 if rate > 0.7 else c / math.sqrt(2)
+    raise RuntimeError("no c with success in [30%, 70%] found")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--c", type=float, required=True, help="the protocol's c for this model")
+    parser.add_argument("--n", type=int, default=1000, help="images for the agreement check")
+    parser.add_argument("--n-speed", type=int, default=10000, help="images for the batched timing")
+    parser.add_argument("--n-torch", type=int, default=100, help="images for the torch-gradient reference")
+    parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
+    parser.add_argument("--dtype", default="float64")
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    backend.set_backend(args.backend)
+    net = load_model(args.checkpoint)
+    x, y = load_mnist("test", flat=input_layout(net) == "flat")
+    targets = choose_targets(net, x, y, "random", rng=0)
+    info = machine_info()
+    print(json.dumps(info))
+    out = {"machine": info, "model": net.describe(), "c": args.c, "backend": args.backend, "dtype": args.dtype}
+    n = args.n
+    xa, ya, ta = x[:n], y[:n], targets[:n]
+
+    t0 = timer()
+    ref = lbfgsb_attack(net, xa, ya, ta, args.c)
+    ref_s = timer() - t0
+    t0 = timer()
+    bat = batched_lbfgs_attack(net, xa, ya, ta, args.c, dtype=args.dtype, batch_size=args.batch_size)
+    bat_s = timer() - t0
+    out["at_protocol_c"] = agreement(ref, bat)
+    out["reference_ex_per_s"] = n / ref_s
+    print(f"{net.describe()}, c = {args.c:g}, {n} images: reference {n / ref_s:.1f} ex/s, "
+          f"batched {n / bat_s:.1f} ex/s ({args.backend}, {args.dtype})")
+    print("  agreement at the protocol's c:", json.dumps(out["at_protocol_c"]))
+
+    c_mid, rate = mid_c(net, x[:200], y[:200], targets[:200], args.c, args.dtype)
+    ref_mid = lbfgsb_attack(net, xa, ya, ta, c_mid)
+    bat_mid = batched_lbfgs_attack(net, xa, ya, ta, c_mid, dtype=args.dtype, batch_size=args.batch_size)
+    out["c_mid"] = c_mid
+    out["at_mid_c"] = agreement(ref_mid, bat_mid)
+    print(f"  agreement at c = {c_mid:.4g} (success {100 * rate:.0f}% in the scan):", json.dumps(out["at_mid_c"]))
+
+    m = min(args.n_speed, len(x))
+    t0 = timer()
+    big = batched_lbfgs_attack(net, x[:m], y[:m], targets[:m], args.c, dtype=args.dtype, batch_size=args.batch_size)
+    big_s = timer() - t0
+    out["batched_ex_per_s"] = m / big_s
+    out["batched_seconds"] = big_s
+    out["speedup_vs_reference"] = out["batched_ex_per_s"] / out["reference_ex_per_s"]
+    print(f"  batched on {m} images: {big_s:.1f} s, {m / big_s:.1f} ex/s = "
+          f"{out['speedup_vs_reference']:.1f}x the reference; error {100 * big.error_rate:.2f}%")
+    try:
+        import torch
+        k = args.n_torch
+        t0 = timer()
+        torch_reference(net, xa[:k].astype(numpy.float64), ya[:k], ta[:k], args.c)
+        out["torch_reference_ex_per_s"] = k / (timer() - t0)
+        print(f"  reference with torch gradients: {out['torch_reference_ex_per_s']:.1f} ex/s "
+              f"(torch {torch.__version__}); minidnn reference / torch reference = "
+              f"{out['reference_ex_per_s'] / out['torch_reference_ex_per_s']:.2f}")
+    except ImportError:
+        print("  torch not installed: no torch-gradient reference")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Shared helpers for the benchmarks: machine description, PyTorch twins of the paper's models, timing."""
+import os
+import platform
+import statistics
+import time
+
+import numpy
+
+
+def machine_info():
+    """A one-paragraph description of where the numbers were measured."""
+    import minidnn
+    info = {"python": platform.python_version(), "numpy": numpy.__version__, "minidnn": minidnn.__version__,
+            "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
+    try:
+        from threadpoolctl import threadpool_info
+        blas = [f"{p['internal_api']} {p.get('version')} ({p['num_threads']} threads)" for p in threadpool_info()]
+        info["blas"] = ", ".join(blas)
+    except ImportError:
+        pass
+    try:
+        import torch
+        info["torch"] = f"{torch.__version__} ({torch.get_num_threads()} threads)"
+    except ImportError:
+        info["torch"] = "not installed"
+    try:
+        import cupy
+        info["cupy"] = cupy.__version__
+        info["gpu"] = cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    except Exception:
+        pass
+    return info
+
+
+def blas_threads():
+    """NumPy's BLAS thread count (threadpoolctl if installed, else the environment, else all cores)."""
+    try:
+        from threadpoolctl import threadpool_info
+        return max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas")
+    except (ImportError, ValueError):
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            if os.environ.get(var):
+                return int(os.environ[var])
+        return os.cpu_count()
+
+
+def torch_twin(net):
+    """The same architecture in PyTorch (float32), copying minidnn's initial weights."""
+    import torch
+    from minidnn import backend
+    mods = []
+    for layer in net.layers:
+        kind = type(layer).__name__
+        if kind == "Dense":
+            m = torch.nn.Linear(layer.in_features, layer.out_features)
+            m.weight.data = torch.tensor(backend.to_numpy(layer.params["W"].data).T.copy())
+            m.bias.data = torch.tensor(backend.to_numpy(layer.params["b"].data).copy())
+        elif kind == "Conv2D":
+            m = torch.nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding)
+            m.weight.data = torch.tensor(backend.to_numpy(layer.params["W"].data).copy())
+            m.bias.data = torch.tensor(backend.to_numpy(layer.params["b"].data).copy())
+        elif kind == "MaxPool2D":
+            m = torch.nn.MaxPool2d(layer.kernel_size, layer.stride, layer.padding)
+        else:
+            m = {"ReLU": torch.nn.ReLU, "Sigmoid": torch.nn.Sigmoid, "Tanh": torch.nn.Tanh,
+                 "Flatten": torch.nn.Flatten}[kind]()
+        mods.append(m)
+    return torch.nn.Sequential(*mods)
+
+
+def torch_param_groups(model, weight_decay):
+    """Decay on Linear weights only (no biases, no conv kernels): the paper's and minidnn's rule."""
+    import torch
+    decay, rest = [], []
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear):
+            decay.append(m.weight)
+            rest.append(m.bias)
+        elif isinstance(m, torch.nn.Conv2d):
+            rest += [m.weight, m.bias]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
+def alternate(runners, reps):
+    """Run each (name, fn) in turn ``reps`` times; fn returns seconds. Returns {name: [seconds...]}."""
+    times = {name: [] for name, _ in runners}
+    for _ in range(reps):
+        for name, fn in runners:
+            times[name].append(fn())
+    return times
+
+
+def median_ratio(a, b):
+    """Median over repetitions of a[i] / b[i] (paired, since they alternate)."""
+    return statistics.median(x / y for x, y in zip(a, b))
+
+
+def timer():
+    return time.perf_counter()

@@ -1,0 +1,115 @@
+"""Training throughput (examples/s) of the paper's four models: minidnn vs the same model in PyTorch.
+
+    python bench/train_throughput.py [--reps 7] [--models N100-100-10,ConvNet] [--backend cupy]
+
+Same batch (128), optimizer (SGD, momentum 0.9, lr 0.01) and weight decay (1e-3 on dense
+weights only) on both sides, same thread count (PyTorch is set to NumPy's BLAS threads).
+Each repetition times ``steps`` training steps on MNIST-shaped random data; minidnn and
+PyTorch alternate, and the ratio reported is the median of the paired ratios.
+"""
+import argparse
+import json
+import statistics
+
+import numpy
+
+import minidnn
+from minidnn import backend
+from minidnn.losses import SoftmaxCrossEntropy
+from minidnn.networks import build_model
+from minidnn.training import SGD
+
+from common import alternate, blas_threads, machine_info, median_ratio, timer, torch_param_groups, torch_twin
+
+BATCH = 128
+
+
+def minidnn_runner(name, steps, xp_name):
+    with backend.use_backend(xp_name):
+        xp = backend.xp()
+        net = build_model(name, rng=0)
+        net.astype(module=xp)
+        rng = numpy.random.default_rng(0)
+        x = xp.asarray(rng.uniform(size=(steps, BATCH) + net.input_shape).astype(numpy.float32))
+        y = xp.asarray(rng.integers(0, 10, size=(steps, BATCH)))
+    opt = SGD(net.named_params(), lr=0.01, momentum=0.9, weight_decay=1e-3)
+    loss = SoftmaxCrossEntropy()
+
+    def run():
+        sync = getattr(xp, "cuda", None)
+        t0 = timer()
+        for i in range(steps):
+            opt.zero_grad()
+            net.loss_and_backward(x[i], y[i], loss, train=True)
+            opt.step()
+        if sync is not None:
+            xp.cuda.Stream.null.synchronize()
+        return timer() - t0
+    return net, run
+
+
+def torch_runner(net, steps, device):
+    import torch
+    model = torch_twin(net).to(device)
+    opt = torch.optim.SGD(torch_param_groups(model, 1e-3), lr=0.01, momentum=0.9)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand((steps, BATCH) + net.input_shape, generator=g).to(device)
+    y = torch.randint(0, 10, (steps, BATCH), generator=g).to(device)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def run():
+        t0 = timer()
+        for i in range(steps):
+            opt.zero_grad(set_to_none=True)
+            loss_fn(model(x[i]), y[i]).backward()
+            opt.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return timer() - t0
+    return run
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--models", default="N100-100-10,N200-200-10,AE400-10,ConvNet")
+    parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
+    parser.add_argument("--json", help="also write the rows to this file")
+    args = parser.parse_args()
+    info = machine_info()
+    try:
+        import torch
+        torch.set_num_threads(blas_threads())
+        info["torch"] = f"{torch.__version__} ({torch.get_num_threads()} threads)"
+    except ImportError:
+        torch = None
+    print(json.dumps(info))
+    device = "cuda" if args.backend == "cupy" else "cpu"
+    rows = []
+    print(f"{'model':<13}{'backend':>8}{'minidnn ex/s':>14}{'torch ex/s':>12}{'ratio':>8}   (median of {args.reps} alternating reps)")
+    for name in args.models.split(","):
+        steps = 40 if name != "ConvNet" else 8
+        if args.backend == "cupy":
+            steps *= 5
+        net, ours = minidnn_runner(name, steps, args.backend)
+        runners = [("minidnn", ours)]
+        if torch is not None:
+            runners.append(("torch", torch_runner(net, steps, device)))
+        for _, fn in runners:      # warm-up (allocations, BLAS threads, CUDA kernels)
+            fn()
+        times = alternate(runners, args.reps)
+        ex = steps * BATCH
+        row = {"model": name, "backend": args.backend, "minidnn_ex_per_s": ex / statistics.median(times["minidnn"])}
+        if "torch" in times:
+            row["torch_ex_per_s"] = ex / statistics.median(times["torch"])
+            row["ratio"] = median_ratio(times["torch"], times["minidnn"])   # > 1: minidnn faster
+        rows.append(row)
+        print(f"{name:<13}{args.backend:>8}{row['minidnn_ex_per_s']:>14.0f}"
+              f"{row.get('torch_ex_per_s', float('nan')):>12.0f}{row.get('ratio', float('nan')):>8.2f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": info, "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
