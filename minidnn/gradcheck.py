@@ -132,15 +132,15 @@ def check_loss(loss, output, target, eps=1e-6, rtol=1e-6, atol=1e-9):
     return report
 
 
-def check_network(net, x, target, loss, eps=1e-6, rtol=1e-6, atol=1e-9, wrt_input=True):
-    """Check a whole network's loss gradient w.r.t. its input and every named parameter."""
+def check_network(net, x, target, loss, eps=1e-6, rtol=1e-6, atol=1e-9, wrt_input=True, penalties=()):
+    """Check a whole network's loss gradient (plus any penalties) w.r.t. its input and every parameter."""
     params = net.named_params()
     _require_float64(x, *(p.data for p in params.values()))
     net.zero_grad()
-    _, _, gx = net.loss_and_backward(x, target, loss, train=False)
+    _, _, gx = net.loss_and_backward(x, target, loss, train=False, penalties=penalties)
 
     def f():
-        return net.loss_and_backward(x, target, loss, train=False)[0]
+        return net.loss_and_backward(x, target, loss, train=False, penalties=penalties)[0]
 
     # finite differences must not keep accumulating parameter gradients: snapshot first
     analytic = {name: p.grad.copy() for name, p in params.items()}

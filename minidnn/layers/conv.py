@@ -54,6 +54,8 @@ class Conv2D(Layer):
                 "padding": list(self.padding), "decay": self.decay}
 
     def output_shape(self, input_shape):
+        if len(input_shape) != 3 or input_shape[0] != self.in_channels:
+            raise ValueError(f"{self!r} expects ({self.in_channels}, H, W) inputs, got {tuple(input_shape)}")
         c, h, w = input_shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         return (self.out_channels, output_size(h, kh, sh, ph), output_size(w, kw, sw, pw))

@@ -52,4 +52,6 @@ class Dense(Layer):
                 "init": self.init, "decay": self.decay}
 
     def output_shape(self, input_shape):
+        if tuple(input_shape) != (self.in_features,):
+            raise ValueError(f"{self!r} expects ({self.in_features},) inputs, got {tuple(input_shape)}")
         return (self.out_features,)

@@ -42,10 +42,18 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, gy, stop=0):
-        """Back-propagate gy = ∂L/∂y through layers[stop:], returning ∂L/∂(their input)."""
-        for layer in reversed(self.layers[stop:]):
-            gy = layer.backward(gy)
+    def backward(self, gy, stop=0, injections=None):
+        """Back-propagate gy = ∂L/∂y through layers[stop:], returning ∂L/∂(their input).
+
+        injections: {layer index: array} extra gradients w.r.t. that layer's *output*,
+        added as the sweep passes it (penalties on hidden units use this, so one
+        backward pass serves the loss and every penalty).
+        """
+        injections = injections or {}
+        for i in range(len(self.layers) - 1, stop - 1, -1):
+            if i in injections:
+                gy = gy + injections[i]
+            gy = self.layers[i].backward(gy)
         return gy
 
     def fused_end(self, loss):
@@ -54,22 +62,34 @@ class Sequential:
             return len(self.layers) - 1
         return len(self.layers)
 
-    def loss_and_backward(self, x, target, loss, train=True):
+    def loss_and_backward(self, x, target, loss, train=True, penalties=()):
         """Forward, loss, backward; accumulates parameter gradients.
 
-        Returns (loss value, the output the loss saw (logits if fused), ∂loss/∂x).
+        penalties: callables ``penalty(net) -> (value, injections)`` evaluated on this
+        forward pass's caches (e.g. the contractive penalty of Eq. 6); their values are
+        added to the loss and their gradients ride along the same backward sweep.
+        Returns (loss value including penalties, the output the loss saw (logits if
+        fused), ∂loss/∂x).
         """
-        end = self.fused_end(loss)
-        h = x
         if tuple(x.shape[1:]) != self.input_shape:
             self.forward(x)          # raises the shape error
+        end = self.fused_end(loss)
+        h = x
         for layer in self.layers[:end]:
             h = layer.forward(h, train=train)
         value = loss.forward(h, target)
-        gx = loss.backward()
-        for layer in reversed(self.layers[:end]):
-            gx = layer.backward(gx)
-        return value, h, gx
+        g = loss.backward()
+        injections = {}
+        for penalty in penalties:
+            v, inj = penalty(self)
+            value = value + v
+            for i, gi in inj.items():
+                injections[i] = injections[i] + gi if i in injections else gi
+        for i in range(end - 1, -1, -1):
+            if i in injections:
+                g = g + injections[i]
+            g = self.layers[i].backward(g)
+        return value, h, g
 
     @contextlib.contextmanager
     def input_gradient_only(self):

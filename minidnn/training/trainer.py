@@ -46,9 +46,9 @@ def mean_loss(net, x, targets, loss, batch_size=1000):
 class Trainer:
     """Trains ``net`` with ``optimizer`` on ``loss``; see the module docstring.
 
-    penalties: callables ``penalty(net, x_batch) -> float`` run after the loss's
-    backward; each adds its value and accumulates its gradient into the parameters
-    (the Jacobian penalties of later issues plug in here).
+    penalties: callables ``penalty(net) -> (value, injections)`` evaluated on each
+    batch's forward pass (see ``Sequential.loss_and_backward``), e.g. the contractive
+    penalty of Eq. 6 (``minidnn.penalties``).
     metric: 'error' (classification, labels as targets) or 'loss' (e.g. autoencoders).
     """
 
@@ -76,10 +76,8 @@ class Trainer:
             idx = order[start:start + self.batch_size]
             xb, tb = x[idx], targets[idx]
             self.optimizer.zero_grad()
-            value, out, _ = self.net.loss_and_backward(xb, tb, self.loss, train=True)
+            value, out, _ = self.net.loss_and_backward(xb, tb, self.loss, train=True, penalties=self.penalties)
             value = float(value)
-            for penalty in self.penalties:
-                value += float(penalty(self.net, xb))
             if not math.isfinite(value):
                 raise FloatingPointError(
                     f"training loss became {value} at epoch {self.epoch + 1}, batch {start // self.batch_size} "

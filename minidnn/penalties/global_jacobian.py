@@ -1,0 +1,139 @@
+"""The global contractive penalty (the paper's Eq. 5): ‖∂y/∂x‖_F² of the whole network, exact.
+
+For an MLP  a_l = h_{l−1} W_l + b_l,  h_l = φ(a_l)  (l < L),  y = softmax(a_L) (or the
+logits a_L), one example's Jacobian is the product
+
+    ∂y/∂x = M W_Lᵀ D_{L−1} W_{L−1}ᵀ ⋯ D_1 W_1ᵀ,    D_l = diag φ'(a_l),  M = diag(y) − y yᵀ
+
+(M = I for the logits). Writing Q = M W_Lᵀ D_{L−1} ⋯ D_1 (K × H_1), the 784-wide
+factor enters only through the Gram matrix G = W_1ᵀ W_1 (H_1 × H_1), shared by the
+batch:  ‖∂y/∂x‖_F² = ‖Q W_1ᵀ‖_F² = tr(Q G Qᵀ).  So no per-example K × 784 Jacobian is
+ever built (bench/penalty_cost.py measures both ways).
+
+The gradient runs the product backwards: ∂P/∂Q = 2 Q G, ∂P/∂G = Qᵀ Q (→ ∂P/∂W_1 = 2 W_1 QᵀQ);
+through each Q ← (Q W_lᵀ) ⊙ D: ∂/∂W_l from the product, ∂/∂D_l = Σ_k ∂Q ⊙ (Q W_lᵀ), then
+∂/∂a_l = ∂/∂D_l · φ''(a_l) (zero for ReLU) is injected into the backward pass at layer
+l's affine output; through M: ∂P/∂y = diag(∂M) − (∂M + ∂Mᵀ) y, then the softmax backward.
+"""
+from .. import backend
+from ..layers import Dense
+from ..layers.activations import softmax
+from .blocks import find_blocks
+from .layerwise import _derivatives
+
+
+def _mlp_blocks(net):
+    blocks = find_blocks(net)
+    ok = (blocks and all(isinstance(b.layer, Dense) for b in blocks)
+          and blocks[-1].activation == "softmax" and blocks[-1].index == len(net.layers) - 1
+          and all(b.activation in ("relu", "sigmoid", "tanh") for b in blocks[:-1])
+          and len(net.layers) == 2 * len(blocks) - 1)
+    if not ok:
+        raise ValueError(f"the exact global penalty needs an MLP (Dense + ReLU/sigmoid/tanh blocks ending in "
+                         f"logits); {net.describe()} has blocks {[b.describe() for b in blocks]}")
+    return blocks
+
+
+def global_penalty(net, output="softmax", lam=1.0, grads=True):
+    """Per-example ‖∂y/∂x‖_F² from the last forward pass's caches.
+
+    output: 'softmax' (y = probabilities) or 'logits'. With ``grads``, accumulates
+    λ·∂mean/∂W into the weights and returns the injections {layer index: ∂/∂(output)}.
+    Returns (norms (N,), injections).
+    """
+    if output not in ("softmax", "logits"):
+        raise ValueError(f"output must be 'softmax' or 'logits', got {output!r}")
+    blocks = _mlp_blocks(net)
+    top = blocks[-1].layer
+    W = [b.layer.params["W"].data for b in blocks]
+    xp = backend.get_array_module(W[0])
+    t = W[0].dtype.type
+    n = top.x.shape[0]
+    derivs = [_derivatives(b) for b in blocks[:-1]]          # (D_l, φ''_l) for the hidden blocks
+
+    # ---- forward through the product, keeping each factor for the backward
+    if output == "softmax":
+        y = softmax(top.x @ W[-1] + top.params["b"].data)
+        k = y.shape[1]
+        M = -y[:, :, None] * y[:, None, :]
+        diag = xp.arange(k)
+        M[:, diag, diag] += y
+        Q = M @ W[-1].T                                      # (N, K, H_{L−1})
+    else:
+        Q = xp.broadcast_to(W[-1].T, (n,) + W[-1].T.shape)
+    pre = [Q]                                                # Q W_lᵀ before ⊙ D, top-down
+    for l in range(len(blocks) - 2, -1, -1):
+        Q = Q * derivs[l][0][:, None, :]
+        if l > 0:
+            Q = Q @ W[l].T
+            pre.append(Q)
+    G = W[0].T @ W[0]                                        # (H_1, H_1)
+    QG = Q @ G
+    norms = (QG * Q).sum(axis=(1, 2))                        # tr(Q G Qᵀ)
+    if not grads:
+        return norms, {}
+
+    # ---- backward through the product
+    scale = t(lam / n)
+    params = [b.layer.params["W"] for b in blocks]
+    params[0].accumulate(t(2) * scale * (W[0] @ xp.einsum("nki,nkj->ij", Q, Q)))
+    gQ = t(2) * scale * QG                                   # ∂/∂Q after the last ⊙ D_1
+    injections = {}
+    for l in range(len(blocks) - 1):                         # up the chain: D_1, W_2, D_2, W_3, ...
+        Qpre = pre[len(pre) - 1 - l]                         # Q W_{l+2}ᵀ … (before ⊙ D_{l+1})
+        D, d2 = derivs[l]
+        if d2 is not None:                                   # ∂/∂a_l = (Σ_k gQ ⊙ Qpre) φ''(a_l)
+            injections[blocks[l].index] = (gQ * Qpre).sum(axis=1) * d2
+        gQ = gQ * D[:, None, :]                              # ∂/∂Qpre
+        if l + 1 < len(blocks) - 1:                          # Qpre = (pre above ⊙ D_{l+1}) W_{l+1}ᵀ
+            below = pre[len(pre) - 2 - l] * derivs[l + 1][0][:, None, :]
+        else:                                                # Qpre = M W_Lᵀ, or W_Lᵀ itself (logits)
+            below = M if output == "softmax" else None
+        if below is None:
+            params[l + 1].accumulate(gQ.sum(axis=0).T)
+        else:
+            params[l + 1].accumulate(xp.einsum("nki,nkj->ij", gQ, below))
+            gQ = gQ @ W[l + 1]                               # ∂/∂below
+    if output == "softmax":                                  # gQ is now ∂/∂M
+        gy = gQ[:, diag, diag] - ((gQ + gQ.transpose(0, 2, 1)) @ y[:, :, None])[:, :, 0]
+        injections[blocks[-1].index] = y * (gy - (gy * y).sum(axis=1, keepdims=True))
+    return norms, injections
+
+
+class GlobalContractive:
+    """λ · mean_n ‖∂y_n/∂x_n‖_F² (Eq. 5) as a training penalty (see ``Sequential.loss_and_backward``)."""
+
+    def __init__(self, net, lam, output="softmax"):
+        _mlp_blocks(net)
+        self.lam, self.output = float(lam), output
+
+    def __call__(self, net):
+        norms, injections = global_penalty(net, self.output, self.lam)
+        return self.lam * float(norms.mean()), injections
+
+
+def input_jacobian_norms(net, x, output="softmax", batch_size=500):
+    """Exact per-example ‖∂y/∂x‖_F² for any network: one backward pass per output unit.
+
+    Slower than the closed form but general (ConvNet included), and independent of it.
+    """
+    xp = backend.get_array_module(x)
+    norms = []
+    for s in range(0, x.shape[0], batch_size):
+        xb = x[s:s + batch_size]
+        with net.input_gradient_only():
+            z = net.forward(xb)
+            y = softmax(z) if output == "softmax" else None
+            total = xp.zeros(xb.shape[0], dtype=z.dtype)
+            for k in range(z.shape[1]):
+                gz = xp.zeros_like(z)
+                if y is None:
+                    gz[:, k] = 1
+                else:                                        # ∂y_k/∂z = y_k (e_k − y)
+                    gz -= y[:, k:k + 1] * y
+                    gz[:, k] += y[:, k]
+                net.forward(xb)                              # refresh the caches for this backward
+                gx = net.backward(gz).reshape(xb.shape[0], -1)
+                total += (gx * gx).sum(axis=1)
+        norms.append(total)
+    return xp.concatenate(norms)
