@@ -1,4 +1,4 @@
-"""The ``minidnn`` command line: train, evaluate, attack, gradcheck, info."""
+"""The ``minidnn`` command line: train, evaluate, attack, jacobian, gradcheck, info."""
 import argparse
 import json
 import os
@@ -33,15 +33,63 @@ def cmd_train(args):
     out = args.out or os.path.join("checkpoints", f"{args.model}-seed{args.seed}.npz")
     net = build_model(args.model, rng=args.seed)
     data = mnist_splits(input_layout(net), seed=args.seed, data_dir=args.data_dir, limit=args.limit)
+    net, penalties, extra = _regularised(net, args)
     t0 = time.perf_counter()
     net, info = train_model(args.model, recipe, seed=args.seed, data=data, out=out,
                             log=args.log or out.replace(".npz", "") + ".log.jsonl",
-                            progress=not args.quiet, net=net)
+                            progress=not args.quiet, net=net, penalties=penalties, info_extra=extra)
     seconds = time.perf_counter() - t0
     print(f"{args.model}: best validation error {100 * info['val_error']:.2f}% at epoch {info['best_epoch']}, "
           f"training error {100 * info['train_error']:.2f}%, {seconds:.0f} s; checkpoint {out}")
     if args.test:
         print(f"{args.model}: test error {100 * test_error(net, data):.2f}%")
+    return 0
+
+
+def _regularised(net, args):
+    """Noise layers and Jacobian penalties asked for on the command line: (net, penalties, info)."""
+    from .networks import with_noise
+    from .penalties import GlobalContractive, LayerwiseContractive
+    info, penalties = {}, []
+    if args.train_noise:
+        net = with_noise(net, args.train_noise, args.noise_at, rng=args.seed + 2)
+        info.update(train_noise=args.train_noise, noise_at=args.noise_at)
+    if args.contractive:
+        lam = [float(v) for v in args.contractive.split(",")]
+        penalties.append(LayerwiseContractive(net, lam[0] if len(lam) == 1 else lam))
+        info["contractive"] = lam
+    if args.global_contractive:
+        penalties.append(GlobalContractive(net, args.global_contractive, args.global_output))
+        info.update(global_contractive=args.global_contractive, global_output=args.global_output)
+    return net, penalties, info
+
+
+def cmd_jacobian(args):
+    import numpy
+    from .backend import to_numpy
+    from .checkpoint import load_model
+    from .data import subset
+    from .experiments.baselines import mnist_splits
+    from .networks import input_layout, without_noise
+    from .penalties import input_jacobian_norms, layer_norms
+    _setup_backend(args)
+    net, meta, _ = load_model(args.checkpoint, return_all=True)
+    net = without_noise(net)
+    data = mnist_splits(input_layout(net), seed=meta.get("metadata", {}).get("seed", 0), data_dir=args.data_dir)
+    x = data[f"x_{args.split}"]
+    if args.n and args.n < len(x):
+        x = x[subset(len(x), args.n, 0)]
+    print(f"{net.describe()} on {len(x)} {args.split} images: mean Frobenius norms (sqrt of each example's "
+          f"squared norm, then the mean)")
+    for output in ("softmax", "logits"):
+        norms = to_numpy(input_jacobian_norms(net, x, output))
+        print(f"  ||dy/dx||_F, y = {output:<8}: {numpy.sqrt(norms).mean():.4f}")
+    per_layer = {}
+    for s in range(0, len(x), 1000):
+        for name, v in layer_norms(net, x[s:s + 1000]).items():
+            per_layer.setdefault(name, []).append(to_numpy(v))
+    for name, parts in per_layer.items():
+        print(f"  ||dh_j/dh_(j-1)||_F, block {name:<18}: {numpy.sqrt(numpy.concatenate(parts)).mean():.4f}")
     return 0
 
 
@@ -158,8 +206,22 @@ def build_parser():
     p.add_argument("--limit", type=int, help="use only the first N examples of each split (quick runs)")
     p.add_argument("--test", action="store_true", help="also report the test error at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    p.add_argument("--contractive", help="layer-wise Jacobian penalty (Eq. 6): one λ, or one per block, comma-separated")
+    p.add_argument("--global-contractive", type=float, help="global Jacobian penalty λ·||dy/dx||_F^2 (Eq. 5; MLPs)")
+    p.add_argument("--global-output", choices=["softmax", "logits"], default="softmax",
+                   help="y of the global penalty: the probabilities (default) or the logits")
+    p.add_argument("--train-noise", type=float, help="Gaussian noise σ during training (GN)")
+    p.add_argument("--noise-at", choices=["input", "all"], default="input",
+                   help="GN at the input only (L1) or the input and every hidden layer (L*)")
     _backend_args(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("jacobian", help="mean ||dy/dx||_F (softmax and logits) and per-block norms of a checkpoint")
+    p.add_argument("checkpoint")
+    p.add_argument("--split", choices=["test", "val", "train"], default="test")
+    p.add_argument("--n", type=int, help="a seeded subset of this many images")
+    _backend_args(p)
+    p.set_defaults(func=cmd_jacobian)
 
     p = sub.add_parser("evaluate", help="error of a checkpoint on the train, validation and test splits")
     p.add_argument("checkpoint")

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, replace
 
 from .. import backend
 from ..data import load_mnist, train_validation_split
+from ..layers import Dense
 from ..losses import BinaryCrossEntropy
 from ..networks import autoencoder, build_model, input_layout
 from ..training import Trainer, classification_error, make_optimizer, make_schedule
@@ -65,7 +66,7 @@ def mnist_splits(layout, seed=0, data_dir=None, n_validation=N_VALIDATION, limit
 
 
 def train_model(name, recipe=None, seed=0, data=None, data_dir=None, out=None, log=None, progress=True,
-                penalties=(), net=None):
+                penalties=(), net=None, info_extra=None):
     """Train one of the paper's models; returns (net, info dict with history and errors).
 
     ``out``: checkpoint path, written after every epoch (and resumed from if present);
@@ -75,7 +76,7 @@ def train_model(name, recipe=None, seed=0, data=None, data_dir=None, out=None, l
     net = net or build_model(name, rng=seed)
     data = data or mnist_splits(input_layout(net), seed=seed, data_dir=data_dir)
     info = {"model": name, "seed": seed, "recipe": asdict(recipe), "backend": backend.backend_name(),
-            "dtype": str(backend.float_dtype())}
+            "dtype": str(backend.float_dtype()), **(info_extra or {})}
     if recipe.pretrain_epochs:
         info["pretrain_history"] = pretrain_encoder(net, data, recipe, seed, out, progress)
     optimizer = make_optimizer(recipe.optimizer, net.named_params(), lr=recipe.lr,
@@ -96,7 +97,7 @@ def train_model(name, recipe=None, seed=0, data=None, data_dir=None, out=None, l
 
 def pretrain_encoder(net, data, recipe, seed, out, progress):
     """Train a 784-400-784 sigmoid autoencoder on the images, then copy its encoder into ``net``."""
-    encoder_layer = net.layers[0]
+    encoder_layer = next(layer for layer in net.layers if isinstance(layer, Dense))
     ae = autoencoder(encoder_layer.in_features, encoder_layer.out_features, rng=seed + 1)
     optimizer = make_optimizer(recipe.optimizer, ae.named_params(), lr=recipe.pretrain_lr,
                                weight_decay=recipe.weight_decay)
