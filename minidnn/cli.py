@@ -1,4 +1,4 @@
-"""The ``minidnn`` command line: train, evaluate, attack, jacobian, gradcheck, info."""
+"""The ``minidnn`` command line: train, evaluate, attack, jacobian, reproduce, gradcheck, info."""
 import argparse
 import json
 import os
@@ -161,6 +161,19 @@ def cmd_attack(args):
     return 0
 
 
+def cmd_reproduce(args):
+    from .experiments.reproduce import STAGES, reproduce
+    _setup_backend(args)
+    stages = args.stages or list(STAGES)
+    results_dir = args.results or ("results-quick" if args.quick else "results")
+    if args.quick and os.path.abspath(results_dir) == os.path.abspath("results"):
+        raise SystemExit("quick output never goes into results/: choose another --results folder")
+    reproduce(results_dir, stages, mode="quick" if args.quick else "full", data_dir=args.data_dir,
+              progress=not args.quiet)
+    print(f"see {os.path.join(results_dir, 'REPRODUCTION.md')}")
+    return 0
+
+
 def cmd_gradcheck(args):
     from .gradcheck_suite import run_suite
     report_ok = run_suite(seed=args.seed, verbose=True)
@@ -250,6 +263,14 @@ def build_parser():
     p.add_argument("--quiet", action="store_true")
     _backend_args(p)
     p.set_defaults(func=cmd_attack)
+
+    p = sub.add_parser("reproduce", help="the paper's tables, ours beside its (resumable)")
+    p.add_argument("stages", nargs="*", help="table1, table5, table6 (default: all)")
+    p.add_argument("--quick", action="store_true", help="every stage on reduced data: the pipeline in minutes")
+    p.add_argument("--results", help="results folder (default results/, or results-quick/ with --quick)")
+    p.add_argument("--quiet", action="store_true")
+    _backend_args(p)
+    p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("gradcheck", help="finite-difference check of every layer kind, as a table")
     p.add_argument("--seed", type=int, default=0)
