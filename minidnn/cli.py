@@ -3,6 +3,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 
@@ -150,6 +151,7 @@ def cmd_attack(args):
     result.meta.update({"checkpoint": args.checkpoint, "split": args.split, "rows_seed": args.seed,
                         "target_rule": args.target, "c_search": trace, "seed": args.seed})
     result.save(out)
+    shutil.rmtree(out + ".partial", ignore_errors=True)       # the chunks live on in ``out``
     seconds = time.perf_counter() - t0
     print(f"{net.describe()}: {len(result)} {args.split} images, c = {c:.4g}: adversarial error "
           f"{100 * result.error_rate:.2f}%, mean distortion {result.mean_distortion:.4f}, "
@@ -294,7 +296,7 @@ def main(argv=None):
         from .checkpoint import CheckpointError
         from .data import DataFileError, DownloadError, MNISTNotFoundError
         if isinstance(exc, (BackendError, CheckpointError, DataFileError, DownloadError, MNISTNotFoundError,
-                            FloatingPointError)):
+                            FloatingPointError, ValueError)):
             print(f"minidnn: error: {exc}", file=sys.stderr)
             return 2
         raise

@@ -23,7 +23,9 @@ def minimal_attack(net, x, labels, targets, c_init=1.0, steps=12, factor=10.0, m
     labels = backend.to_numpy(labels).astype(numpy.int64)
     targets = numpy.asarray(targets, dtype=numpy.int64)
     untargeted = bool((targets == UNTARGETED).all())
-    validate_inputs(x_host, labels, 1.0, targets, untargeted, num_classes=int(net.output_shape_[0]))
+    validate_inputs(x_host, labels, c_init, targets, untargeted, num_classes=int(net.output_shape_[0]))
+    if not factor > 1:
+        raise ValueError(f"the c search factor must be > 1, got {factor}")
     work = network_copy(net, dtype, module)
     n = len(x_host)
     x0 = module.asarray(x_host, dtype=dtype)

@@ -7,8 +7,6 @@ probabilities) for the target label l. Untargeted: −L(x + r, y) pushes the tru
 class's loss up instead. Everything is per example: the value and gradient of row n
 depend on row n only, so one batched call serves one example or ten thousand.
 """
-import numpy
-
 from .. import backend
 from ..layers.activations import log_softmax
 from ..losses import SoftmaxCrossEntropy
@@ -22,13 +20,17 @@ def validate_inputs(x, labels, c=None, targets=None, untargeted=False, num_class
         raise ValueError(f"the attack constant c must be > 0, got {c}")
     if labels.ndim != 1 or labels.shape[0] != x.shape[0]:
         raise ValueError(f"labels must have shape ({x.shape[0]},) to match the images, got {tuple(labels.shape)}")
+    if targets is not None and targets.shape != labels.shape:
+        raise ValueError(f"targets must have shape {tuple(labels.shape)} like the labels, got {tuple(targets.shape)}")
+    if not xp.isfinite(x).all():
+        raise ValueError(f"images must be finite: {int((~xp.isfinite(x)).sum())} pixels are NaN or infinite")
     lo, hi = float(x.min()), float(x.max())
-    if lo < 0 or hi > 1 or not (xp.isfinite(x).all()):
+    if lo < 0 or hi > 1:
         raise ValueError(f"images must lie in the box [0, 1] (got values in [{lo}, {hi}]); "
                          "the attack keeps x + r in [0, 1]")
+    if num_classes is not None and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        raise ValueError(f"labels must be in 0..{num_classes - 1}")
     if targets is not None and not untargeted:
-        if targets.shape != labels.shape:
-            raise ValueError(f"targets must have shape {tuple(labels.shape)}, got {tuple(targets.shape)}")
         same = int((targets == labels).sum())
         if same:
             raise ValueError(f"{same} target labels equal the true label: a targeted attack needs a wrong label "
@@ -70,7 +72,8 @@ class AttackObjective:
         xp = backend.get_array_module(x_adv)
         x0 = self.x0 if rows is None else self.x0[rows]
         labels = self.labels if rows is None else self.labels[rows]
-        c = self.c if rows is None or numpy.ndim(self.c) == 0 else self.c[rows]
+        per_example = getattr(self.c, "ndim", 0) > 0        # an (N,) array of constants (minimal mode)
+        c = self.c[rows] if per_example and rows is not None else self.c
         r = x_adv - x0
         layers = self.net.layers[:self.end]
         with self.net.input_gradient_only():
@@ -86,6 +89,6 @@ class AttackObjective:
             for layer in reversed(layers):
                 g = layer.backward(g)
         axes = tuple(range(1, r.ndim))
-        if numpy.ndim(c):
+        if per_example:
             c = c.reshape((-1,) + (1,) * (r.ndim - 1))     # one constant per example
         return (c * r * r).sum(axis=axes) + self.sign * ce, 2 * c * r + g, z

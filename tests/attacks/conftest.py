@@ -1,0 +1,150 @@
+"""Fixtures for the attack tests: one OpenBLAS thread, MNIST, a small trained MLP, the strict stand-in.
+
+The attacks multiply small matrices (a few hundred rows by 784) thousands of times. On a
+machine whose cores are busy, OpenBLAS's worker threads spin waiting for each other and
+such products run 10–30 times slower than on one thread, so these tests pin every loaded
+OpenBLAS (NumPy's and SciPy's) to one thread while they run, and restore it afterwards.
+"""
+import ctypes
+import importlib
+import importlib.util
+import os
+import pathlib
+import sys
+
+import numpy
+import pytest
+
+from minidnn import backend
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+STRICT_FILES = (REPO / "tests" / "support" / "strict_xp.py", REPO / "tests" / "strict_xp.py")
+
+
+# ---- one BLAS thread ---------------------------------------------------------------------------
+def _openblas_thread_controls():
+    """(get, set) of the thread count of every OpenBLAS loaded in this process (Linux only)."""
+    try:
+        import scipy.linalg  # noqa: F401  (loads SciPy's own OpenBLAS, which L-BFGS-B uses)
+    except ImportError:
+        pass
+    try:
+        with open("/proc/self/maps") as maps:
+            fields = [line.split(maxsplit=5) for line in maps]
+    except OSError:
+        return []
+    paths = sorted({f[5].strip() for f in fields if len(f) == 6 and "openblas" in f[5].lower()})
+    names = [("openblas_get_num_threads", "openblas_set_num_threads"),
+             ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+             ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads")]
+    controls = []
+    for path in paths:
+        if not os.path.isfile(path):
+            continue
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for get, put in names:
+            if hasattr(lib, get) and hasattr(lib, put):
+                controls.append((getattr(lib, get), getattr(lib, put)))
+                break
+    return controls
+
+
+@pytest.fixture(scope="package", autouse=True)
+def one_blas_thread():
+    """One OpenBLAS thread while the attack tests run; the previous counts are put back after them."""
+    controls = _openblas_thread_controls()
+    saved = [get() for get, _ in controls]
+    for _, put in controls:
+        put(1)
+    yield
+    for (_, put), n in zip(controls, saved):
+        put(n)
+
+
+# ---- MNIST and a small trained MLP -------------------------------------------------------------
+def mnist_directory():
+    """$MINIDNN_DATA, else the shared data folder beside the repository (or /work/shared); None if absent."""
+    names = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+             "t10k-labels-idx1-ubyte.gz")
+    for directory in (os.environ.get("MINIDNN_DATA"), REPO.parent / "shared" / "data" / "mnist",
+                      "/work/shared/data/mnist"):
+        if directory and all(os.path.isfile(os.path.join(directory, n)) for n in names):
+            return str(directory)
+    return None
+
+
+@pytest.fixture(scope="package")
+def mnist_dir_path():
+    """The folder holding MNIST's files; the test is skipped when there is none."""
+    directory = mnist_directory()
+    if directory is None:
+        pytest.skip("MNIST not found: set MINIDNN_DATA or put the files in ../shared/data/mnist")
+    return directory
+
+
+class TrainedMLP:
+    """A 784-64-10 ReLU MLP trained for 3 epochs on 3,000 MNIST training images (about 9% error on
+    held-out images), and 300 held-out training images to attack: x (300, 784) float32 in [0, 1],
+    y (300,) labels, targets (300,) random wrong labels (seed 1)."""
+
+    def __init__(self, net, x, y, targets):
+        self.net, self.x, self.y, self.targets = net, x, y, targets
+
+
+@pytest.fixture(scope="package")
+def trained_mlp(mnist_dir_path):
+    from minidnn.attacks import choose_targets
+    from minidnn.data import MNISTNotFoundError, load_mnist
+    from minidnn.networks import mlp
+    from minidnn.training import Trainer, make_optimizer
+    try:
+        x, y = load_mnist("train", data_dir=mnist_dir_path, flat=True, download=False)
+    except MNISTNotFoundError as exc:
+        pytest.skip(f"MNIST not loadable: {exc}")
+    order = numpy.random.default_rng(0).permutation(len(x))
+    train, held_out = order[:3000], order[3000:3300]
+    with backend.use_backend("numpy"), backend.use_dtype("float32"):
+        net = mlp([64], rng=0, name="MLP-64")
+        optimizer = make_optimizer("momentum", net.named_params(), lr=0.05)
+        Trainer(net, optimizer, batch_size=64, seed=0, progress=False).fit(x[train], y[train], 3)
+    targets = choose_targets(net, x[held_out], y[held_out], "random", rng=1)
+    return TrainedMLP(net, x[held_out], y[held_out], targets)
+
+
+# ---- the strict CuPy stand-in ------------------------------------------------------------------
+@pytest.fixture(scope="package")
+def strict():
+    """The strict CuPy stand-in, registered with the backend as "strict"; skips the test while it is absent."""
+    module = _strict_module()
+    if module is None:
+        pytest.skip("tests/support/strict_xp.py (the strict CuPy stand-in) is not there")
+    return module
+
+
+def _strict_module():
+    """The strict stand-in module (registered with the backend as 'strict' on import), or None.
+
+    Imported under the name other tests use when it is already loaded, so that only one
+    StrictArray class is ever registered.
+    """
+    path = next((p for p in STRICT_FILES if p.exists()), None)
+    if path is None:
+        return None
+    for module in list(sys.modules.values()):
+        if getattr(module, "__file__", None) and pathlib.Path(module.__file__).resolve() == path:
+            return module
+    for name in ("support.strict_xp", "tests.support.strict_xp", "strict_xp", "tests.strict_xp"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if pathlib.Path(module.__file__).resolve() == path:
+            return module
+    spec = importlib.util.spec_from_file_location("strict_xp", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["strict_xp"] = module
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,107 @@
+"""On a small trained MLP and real MNIST images: the batched attack agrees with the reference
+(scipy's L-BFGS-B), and the paper's constant-c search lands on the edge of 99.5% error.
+
+The MLP (784-64-10, 3 epochs on 3,000 images) and its 300 held-out images come from
+conftest.py; the tests skip cleanly when MNIST is absent.
+"""
+import numpy
+import pytest
+
+from minidnn.attacks import batched_lbfgs_attack, lbfgsb_attack
+from minidnn.attacks.protocol import search_c
+
+N_AGREE = 200          # images compared between batched and reference
+N_SEARCH = 100         # images of the c search: 99.5% error on 100 images means all of them
+
+
+def in_box(result):
+    return result.adversarial.min() >= 0.0 and result.adversarial.max() <= 1.0
+
+
+@pytest.fixture(scope="module")
+def scan(trained_mlp):
+    """Batched attacks on the 200 images at c = 4, 4/√2, 2, ... down to the first c with ≥ 95% error.
+
+    Returns {c: AttackResult}; the error rate falls as c grows (a larger c buys a smaller r).
+    """
+    m = trained_mlp
+    x, y, t = m.x[:N_AGREE], m.y[:N_AGREE], m.targets[:N_AGREE]
+    results, c = {}, 4.0
+    while c > 1e-3:
+        results[c] = batched_lbfgs_attack(m.net, x, y, t, c)
+        if results[c].error_rate >= 0.95:
+            break
+        c /= numpy.sqrt(2)
+    return results
+
+
+def agreement(trained_mlp, result, c):
+    """The reference attack on the same images at the same c; returns it after the comparisons."""
+    pytest.importorskip("scipy")
+    m = trained_mlp
+    reference = lbfgsb_attack(m.net, m.x[:N_AGREE], m.y[:N_AGREE], m.targets[:N_AGREE], c)
+    assert in_box(reference) and in_box(result)
+    story = (f"c = {c:.4g}: error batched {100 * result.error_rate:.1f}% vs reference "
+             f"{100 * reference.error_rate:.1f}%, target hit {100 * result.hit_target.mean():.1f}% vs "
+             f"{100 * reference.hit_target.mean():.1f}%, mean distortion {result.mean_distortion:.5f} vs "
+             f"{reference.mean_distortion:.5f}, mean iterations {result.iterations.mean():.1f} vs "
+             f"{reference.iterations.mean():.1f}")
+    assert abs(result.error_rate - reference.error_rate) <= 0.01, story
+    assert abs(result.hit_target.mean() - reference.hit_target.mean()) <= 0.01, story
+    assert result.mean_distortion == pytest.approx(reference.mean_distortion, rel=0.03), story
+    # per example: the same verdict almost everywhere (both are local searches on a non-convex f)
+    assert (result.success == reference.success).mean() >= 0.98, story
+    return reference
+
+
+def test_batched_agrees_with_reference_where_half_succeed(trained_mlp, scan):
+    c = min(scan, key=lambda c: abs(scan[c].error_rate - 0.5))
+    assert 0.3 <= scan[c].error_rate <= 0.7, {c: r.error_rate for c, r in scan.items()}
+    agreement(trained_mlp, scan[c], c)
+
+
+def test_batched_agrees_with_reference_where_nearly_all_succeed(trained_mlp, scan):
+    c = min(scan)
+    assert scan[c].error_rate >= 0.95, {c: r.error_rate for c, r in scan.items()}
+    agreement(trained_mlp, scan[c], c)
+
+
+def test_every_scanned_adversarial_is_in_the_box(scan):
+    for c, result in scan.items():
+        assert in_box(result), c
+        assert len(result) == N_AGREE and numpy.isfinite(result.distortion).all()
+
+
+def test_constant_c_search_lands_on_the_edge(trained_mlp):
+    """search_c returns a c whose error is ≥ 99.5% on its subset, and 1.25·c already falls below."""
+    m = trained_mlp
+    x, y, t = m.x[-N_SEARCH:], m.y[-N_SEARCH:], m.targets[-N_SEARCH:]
+    attack = lambda c: batched_lbfgs_attack(m.net, x, y, t, c)
+    c, trace = search_c(attack, threshold=0.995, c0=1.0)
+    chosen = [row for row in trace if row["c"] == c]
+    assert chosen and chosen[0]["error_rate"] >= 0.995, trace
+    failing = [row["c"] for row in trace if row["error_rate"] < 0.995]
+    assert failing and min(f for f in failing if f > c) / c <= 1.05, trace     # bracketed to 5%
+    assert attack(c).error_rate >= 0.995                                         # deterministic
+    above = attack(1.25 * c)
+    assert above.error_rate < 0.995, (c, above.error_rate, trace)
+    assert in_box(above)
+
+
+def test_search_c_protocol_on_a_known_error_curve():
+    """With error(c) = 1 for c ≤ 0.3, falling after: bracketed by factors of 4, then bisected to 5%."""
+    class Result:
+        def __init__(self, error_rate):
+            self.error_rate, self.mean_distortion = error_rate, 0.1
+
+    curve = lambda c: Result(1.0 if c <= 0.3 else max(0.0, 1.3 - c))
+    calls = []
+    c, trace = search_c(lambda c: calls.append(c) or curve(c), threshold=0.995, c0=1.0)
+    assert calls[:2] == [1.0, 0.25]                      # 1 fails, 1/4 passes: the bracket
+    assert 0.3 / 1.05 <= c <= 0.305 and curve(c).error_rate >= 0.995
+    assert [row["c"] for row in trace] == calls
+    # passing everywhere: the largest c allowed; failing everywhere: a clear error
+    c, _ = search_c(lambda c: Result(1.0), c0=1.0, c_max=100.0)
+    assert c == 64.0
+    with pytest.raises(RuntimeError, match=r"no c ≥ 0.001 reaches 99.5% adversarial error"):
+        search_c(lambda c: Result(0.5), c0=1.0, c_min=1e-3)
