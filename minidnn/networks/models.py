@@ -14,8 +14,11 @@ ConvNet sizes (C1, C2, F) = (20, 40, 150), "valid" convolutions (no padding):
 LeNet-5-sized network (about 1.7 M multiply-adds per example, forward): later
 issues train it several times and attack it tens of thousands of times on two CPU
 cores, and a network twice as wide costs about three times as much per attack for a
-few hundredths of a point of test error. The paper decays every layer but the
-convolutions; here too (conv kernels have ``decay=False``).
+few hundredths of a point of test error. Trained with RECIPES["ConvNet"] (15 epochs) it
+reaches 0.76% validation and 0.70% test error (docs/baselines.md); one training epoch on
+55,000 images takes about 30 s on one free CPU core (NumPy, float32,
+OPENBLAS_NUM_THREADS=1). The paper decays every layer but the convolutions; here too
+(conv kernels have ``decay=False``).
 """
 from ..layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sigmoid
 from ..layers.base import init_rng
