@@ -64,10 +64,25 @@ def mid_c(net, x, y, t, c_hi, dtype):
     raise RuntimeError("no c with success in [30%, 70%] found")
 
 
+def protocol_c(net, dtype, batch_size):
+    """The paper's c for this model: search_c with the batched attack on 1,000 validation images."""
+    from minidnn.attacks.protocol import search_c
+    from minidnn.data import subset
+    from minidnn.experiments.baselines import mnist_splits
+    data = mnist_splits(input_layout(net), seed=0)
+    rows = subset(len(data["y_val"]), 1000, 1)
+    xs, ys = data["x_val"][rows], data["y_val"][rows]
+    ts = choose_targets(net, xs, ys, "random", rng=1)
+    t0 = timer()
+    c, _ = search_c(lambda c: batched_lbfgs_attack(net, xs, ys, ts, c, dtype=dtype, batch_size=batch_size))
+    return c, timer() - t0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True)
-    parser.add_argument("--c", type=float, required=True, help="the protocol's c for this model")
+    parser.add_argument("--c", default="auto", help="the protocol's c for this model, or 'auto' to search it "
+                        "(1,000 validation images, ≥ 99.5%% error) with the batched attack first")
     parser.add_argument("--n", type=int, default=1000, help="images for the agreement check")
     parser.add_argument("--n-speed", type=int, default=10000, help="images for the batched timing")
     parser.add_argument("--n-torch", type=int, default=100, help="images for the torch-gradient reference")
@@ -82,6 +97,11 @@ def main():
     targets = choose_targets(net, x, y, "random", rng=0)
     info = machine_info()
     print(json.dumps(info))
+    if args.c == "auto":
+        args.c, search_s = protocol_c(net, args.dtype, args.batch_size)
+        print(f"protocol c = {args.c:.4g} (search: {search_s:.1f} s)")
+    else:
+        args.c = float(args.c)
     out = {"machine": info, "model": net.describe(), "c": args.c, "backend": args.backend, "dtype": args.dtype}
     n = args.n
     xa, ya, ta = x[:n], y[:n], targets[:n]

@@ -13,7 +13,6 @@ import statistics
 
 import numpy
 
-import minidnn
 from minidnn import backend
 from minidnn.losses import SoftmaxCrossEntropy
 from minidnn.networks import build_model

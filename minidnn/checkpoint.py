@@ -56,12 +56,21 @@ def save_arrays(path, arrays, meta):
 def load_arrays(path):
     """Read a file written by ``save_arrays``: returns (meta dict, {name: NumPy array})."""
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise CheckpointError(f"checkpoint {path!r} does not exist")
+    if not os.path.isfile(path):
+        what = "is a directory" if os.path.isdir(path) else "does not exist"
+        raise CheckpointError(f"checkpoint {path!r} {what}")
+    if not zipfile.is_zipfile(path):   # numpy.load would try other formats (.npy, pickle) on such a file
+        raise CheckpointError(f"checkpoint {path!r} is truncated or not a checkpoint (not an .npz archive)")
+    arrays = {}
     try:
         with numpy.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+            for k in data.files:
+                try:
+                    arrays[k] = data[k]
+                except ValueError as exc:    # e.g. an object array: only pickle could read it
+                    raise CheckpointError(f"checkpoint {path!r}: entry {k!r} is unreadable ({exc}); checkpoints "
+                                          "hold plain numeric arrays and are never unpickled") from exc
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as exc:
         raise CheckpointError(f"checkpoint {path!r} is truncated or corrupt ({type(exc).__name__}: {exc})") from exc
     if "meta.json" not in arrays:
         raise CheckpointError(f"{path!r} is not a minidnn checkpoint (no meta.json entry)")

@@ -99,34 +99,46 @@ def _minimise(objective, x0, maxiter, m, pgtol, ftol, max_linesearch, on_evaluat
     done = _projected_gradient_norm(x, g) <= pgtol
     conv = done.copy()
     its = xp.zeros(n, dtype=xp.int64)
+    alive = xp.ones(n, dtype=bool)            # rows not yet written out (finished rows linger until compaction)
+
+    def dot(a, b):                            # row-wise ⟨a_n, b_n⟩ without a temporary
+        return xp.einsum("nd,nd->n", a, b)
 
     for k in range(maxiter + 1):
-        if bool(done.any()) or k == maxiter:
-            finished = done if k < maxiter else xp.ones_like(done)
-            rows = backend.to_numpy(idx[finished])
-            x_out[idx[finished]] = x[finished]
-            its_out[rows] = backend.to_numpy(its[finished])
-            conv_out[rows] = backend.to_numpy(conv[finished])
-            keep = ~finished
-            if not bool(keep.any()):
+        finished = (done & alive) if k < maxiter else alive
+        if bool(finished.any()):
+            out_rows = idx[finished]
+            x_out[out_rows] = x[finished]
+            its_out[backend.to_numpy(out_rows)] = backend.to_numpy(its[finished])
+            conv_out[backend.to_numpy(out_rows)] = backend.to_numpy(conv[finished])
+            alive &= ~finished
+            n_alive = int(alive.sum())
+            if n_alive == 0:
                 break
-            idx, x, f, g, S, Y, rho, gamma, its = (a[keep] for a in (idx, x, f, g, S, Y, rho, gamma, its))
+            # compact the state arrays once a fifth of the rows are finished (copies are costly)
+            if alive.shape[0] - n_alive >= max(1, alive.shape[0] // 5):
+                idx, x, f, g, S, Y, rho, gamma, its, conv, alive = (
+                    a[alive] for a in (idx, x, f, g, S, Y, rho, gamma, its, conv, alive))
         slot = k % m
         order = [(slot - 1 - j) % m for j in range(m)]          # newest → oldest
 
         # ---- direction: d = −P_free H P_free g (two-loop recursion, Nocedal & Wright Alg. 7.4)
         free = ~(((x <= 0) & (g > 0)) | ((x >= 1) & (g < 0)))
         q = g * free
+        buf = xp.empty_like(q)
         alpha = xp.zeros_like(rho)
         for j in order:
-            alpha[:, j] = rho[:, j] * (S[:, j] * q).sum(axis=1)
-            q -= alpha[:, j, None] * Y[:, j]
-        r = gamma[:, None] * q
+            alpha[:, j] = rho[:, j] * dot(S[:, j], q)
+            q -= xp.multiply(Y[:, j], alpha[:, j, None], out=buf)
+        r = q
+        r *= gamma[:, None]
         for j in reversed(order):
-            beta = rho[:, j] * (Y[:, j] * r).sum(axis=1)
-            r += S[:, j] * (alpha[:, j] - beta)[:, None]
-        d = -r * free
-        slope = (g * d).sum(axis=1)
+            beta = rho[:, j] * dot(Y[:, j], r)
+            r += xp.multiply(S[:, j], (alpha[:, j] - beta)[:, None], out=buf)
+        d = r
+        d *= free
+        xp.negative(d, out=d)
+        slope = dot(g, d)
         no_memory = ~(rho != 0).any(axis=1)
         uphill = slope >= 0                                     # not a descent direction: restart
         if bool(uphill.any()):
@@ -134,43 +146,46 @@ def _minimise(objective, x0, maxiter, m, pgtol, ftol, max_linesearch, on_evaluat
             rho[uphill] = 0
             gamma[uphill] = 1
             no_memory |= uphill
-            slope = (g * d).sum(axis=1)
+            slope = dot(g, d)
         # first step without memory: ‖t·d‖ ≤ 1 (as scipy's L-BFGS-B does)
-        dnorm = xp.sqrt((d * d).sum(axis=1))
+        dnorm = xp.sqrt(dot(d, d))
         t = xp.where(no_memory, xp.minimum(1.0, 1.0 / xp.maximum(dnorm, 1e-300)), 1.0).astype(x.dtype)
 
-        # ---- projected backtracking line search, every example its own step
-        x_new, f_new, g_new = x.copy(), f.copy(), g.copy()
-        searching = slope < 0
-        for _ in range(max_linesearch):
+        # ---- projected backtracking line search, every example its own step.
+        # The first trial covers every row (no gathers); later trials only the rejected ones.
+        x_new = xp.clip(x + t[:, None] * d, 0, 1)
+        f_new, g_new = evaluate(x_new, idx)
+        searching = ~(f_new <= f + ARMIJO * dot(g, x_new - x)) & (slope < 0)
+        for trial in range(max_linesearch):
             rows = xp.nonzero(searching)[0]
             if rows.size == 0:
                 break
+            # minimiser of the quadratic through f(0), f'(0), f(t), kept in [0.1t, 0.5t]
+            tr, dr = t[rows], slope[rows]
+            curv = f_new[rows] - f[rows] - dr * tr
+            t_quad = xp.where(curv > 0, -dr * tr * tr / (2 * xp.where(curv > 0, curv, 1)), 0.5 * tr)
+            t[rows] = xp.clip(t_quad, 0.1 * tr, 0.5 * tr)
+            if trial == max_linesearch - 1:
+                break
             xt = xp.clip(x[rows] + t[rows, None] * d[rows], 0, 1)
             ft, gt = evaluate(xt, idx[rows])
-            decrease = (g[rows] * (xt - x[rows])).sum(axis=1)
-            ok = ft <= f[rows] + ARMIJO * decrease
-            acc = rows[ok]
-            x_new[acc], f_new[acc], g_new[acc] = xt[ok], ft[ok], gt[ok]
-            searching[acc] = False
-            rej = rows[~ok]
-            if rej.size:   # minimiser of the quadratic through f(0), f'(0), f(t), kept in [0.1t, 0.5t]
-                tr, dr, fr = t[rej], slope[rej], ft[~ok]
-                curv = fr - f[rej] - dr * tr
-                t_quad = xp.where(curv > 0, -dr * tr * tr / (2 * xp.where(curv > 0, curv, 1)), 0.5 * tr)
-                t[rej] = xp.clip(t_quad, 0.1 * tr, 0.5 * tr)
-        failed = searching                                      # no acceptable step: stop there
+            ok = ft <= f[rows] + ARMIJO * dot(g[rows], xt - x[rows])
+            x_new[rows], f_new[rows], g_new[rows] = xt, ft, gt
+            searching[rows[ok]] = False
+        failed = searching                                      # no acceptable step: stay where we were
+        if bool(failed.any()):
+            x_new[failed], f_new[failed], g_new[failed] = x[failed], f[failed], g[failed]
 
         # ---- memory update with the new pair (s, y), if curvature is positive
-        s, yv = x_new - x, g_new - g
-        sy, yy = (s * yv).sum(axis=1), (yv * yv).sum(axis=1)
+        s_new = xp.subtract(x_new, x, out=S[:, slot])
+        y_new = xp.subtract(g_new, g, out=Y[:, slot])
+        sy, yy = dot(s_new, y_new), dot(y_new, y_new)
         good = (sy > numpy.finfo(numpy.float64).eps * yy) & ~failed
-        S[:, slot], Y[:, slot] = s, yv
         rho[:, slot] = xp.where(good, 1 / xp.where(good, sy, 1), 0)
         gamma = xp.where(good, sy / xp.where(good, yy, 1), gamma)
 
         # ---- stopping rules (scipy's): projected gradient, relative decrease
-        its += 1
+        its += alive
         small_step = (f - f_new) <= ftol * xp.maximum(xp.maximum(abs(f), abs(f_new)), 1)
         x, f, g = x_new, f_new, g_new
         conv = (_projected_gradient_norm(x, g) <= pgtol) | (small_step & ~failed)

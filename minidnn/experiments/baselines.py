@@ -13,7 +13,6 @@ AE400-10: a 784-400-784 sigmoid autoencoder is first trained on the training ima
 with binary cross-entropy (``pretrain_epochs``), its encoder copied into the classifier's
 first layer, and the whole 784-400-10 network fine-tuned with cross-entropy.
 """
-import os
 from dataclasses import asdict, dataclass, replace
 
 from .. import backend

@@ -6,7 +6,6 @@ point resumes where it stopped. Stages implemented so far: table1 (baselines and
 adversarial columns), table5 (Deep Contractive Networks vs originals), table6 (N200-200-10
 under GN / DCN training, and the global penalty of Eq. 5).
 """
-import json
 import os
 import statistics
 import time

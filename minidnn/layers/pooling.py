@@ -16,6 +16,9 @@ class MaxPool2D(Layer):
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = pair(stride if stride is not None else kernel_size, "stride")
         self.padding = pair(padding, "padding")
+        if any(p >= k for p, k in zip(self.padding, self.kernel_size)):
+            # a window of padding only would output −∞ and route its gradient nowhere
+            raise ValueError(f"MaxPool2D: padding {self.padding} must be smaller than the kernel {self.kernel_size}")
 
     def forward(self, x, train=False):
         if x.ndim != 4:

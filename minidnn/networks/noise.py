@@ -2,6 +2,7 @@
 import numpy
 
 from ..layers import Conv2D, Dense, GaussianNoise, MaxPool2D, ReLU, Sigmoid, Tanh
+from ..layers.base import init_rng
 from .sequential import Sequential
 
 WHERE = ("input", "all")
@@ -14,11 +15,12 @@ def with_noise(net, sigma, where="input", at_test=False, rng=None):
     and after every hidden activation (for a ConvNet, on every feature map, i.e. after
     each activation or pooling stage that feeds another weight layer). The logits get
     no noise. at_test=False: noise during training only; True: at test time too
-    (noise injection). Each noise layer draws from its own Generator seeded from ``rng``.
+    (noise injection). Each noise layer draws from its own Generator seeded from ``rng``
+    (a seed or a Generator; None means seed 0, reproducible like every other default).
     """
     if where not in WHERE:
         raise ValueError(f"noise position must be one of {WHERE}, got {where!r}")
-    seeds = numpy.random.default_rng(rng)
+    seeds = init_rng(rng)
 
     def noise():
         return GaussianNoise(sigma, at_test=at_test, rng=numpy.random.default_rng(seeds.integers(2**63)))

@@ -16,18 +16,22 @@ through each Q ← (Q W_lᵀ) ⊙ D: ∂/∂W_l from the product, ∂/∂D_l = �
 l's affine output; through M: ∂P/∂y = diag(∂M) − (∂M + ∂Mᵀ) y, then the softmax backward.
 """
 from .. import backend
-from ..layers import Dense
+from ..layers import Dense, GaussianNoise, Softmax
 from ..layers.activations import softmax
 from .blocks import find_blocks
 from .layerwise import _derivatives
 
 
 def _mlp_blocks(net):
+    """The blocks of an MLP: Dense + ReLU/sigmoid/tanh blocks (any number, 0 included), then Dense
+    logits. GaussianNoise layers may sit anywhere but between a Dense and its activation: x + ε has
+    the identity Jacobian, so they change the caches the penalty reads but not the formula."""
     blocks = find_blocks(net)
+    weighted = [layer for layer in net.layers if not isinstance(layer, GaussianNoise)]
     ok = (blocks and all(isinstance(b.layer, Dense) for b in blocks)
           and blocks[-1].activation == "softmax" and blocks[-1].index == len(net.layers) - 1
           and all(b.activation in ("relu", "sigmoid", "tanh") for b in blocks[:-1])
-          and len(net.layers) == 2 * len(blocks) - 1)
+          and len(weighted) == 2 * len(blocks) - 1)
     if not ok:
         raise ValueError(f"the exact global penalty needs an MLP (Dense + ReLU/sigmoid/tanh blocks ending in "
                          f"logits); {net.describe()} has blocks {[b.describe() for b in blocks]}")
@@ -52,15 +56,19 @@ def global_penalty(net, output="softmax", lam=1.0, grads=True):
     derivs = [_derivatives(b) for b in blocks[:-1]]          # (D_l, φ''_l) for the hidden blocks
 
     # ---- forward through the product, keeping each factor for the backward
+    # With no hidden layer the product is M (or I) itself and G = W_Lᵀ W_L below.
+    hidden = len(blocks) > 1
     if output == "softmax":
         y = softmax(top.x @ W[-1] + top.params["b"].data)
         k = y.shape[1]
         M = -y[:, :, None] * y[:, None, :]
         diag = xp.arange(k)
         M[:, diag, diag] += y
-        Q = M @ W[-1].T                                      # (N, K, H_{L−1})
-    else:
+        Q = M @ W[-1].T if hidden else M                     # (N, K, H_{L−1})
+    elif hidden:
         Q = xp.broadcast_to(W[-1].T, (n,) + W[-1].T.shape)
+    else:
+        Q = xp.broadcast_to(xp.eye(W[-1].shape[1], dtype=W[-1].dtype), (n, W[-1].shape[1], W[-1].shape[1]))
     pre = [Q]                                                # Q W_lᵀ before ⊙ D, top-down
     for l in range(len(blocks) - 2, -1, -1):
         Q = Q * derivs[l][0][:, None, :]
@@ -75,8 +83,9 @@ def global_penalty(net, output="softmax", lam=1.0, grads=True):
 
     # ---- backward through the product
     scale = t(lam / n)
-    params = [b.layer.params["W"] for b in blocks]
-    params[0].accumulate(t(2) * scale * (W[0] @ xp.einsum("nki,nkj->ij", Q, Q)))
+    params = [b.layer.params["W"] if b.layer.compute_param_grads else None for b in blocks]
+    if params[0] is not None:
+        params[0].accumulate(t(2) * scale * (W[0] @ xp.einsum("nki,nkj->ij", Q, Q)))
     gQ = t(2) * scale * QG                                   # ∂/∂Q after the last ⊙ D_1
     injections = {}
     for l in range(len(blocks) - 1):                         # up the chain: D_1, W_2, D_2, W_3, ...
@@ -90,9 +99,11 @@ def global_penalty(net, output="softmax", lam=1.0, grads=True):
         else:                                                # Qpre = M W_Lᵀ, or W_Lᵀ itself (logits)
             below = M if output == "softmax" else None
         if below is None:
-            params[l + 1].accumulate(gQ.sum(axis=0).T)
+            if params[l + 1] is not None:
+                params[l + 1].accumulate(gQ.sum(axis=0).T)
         else:
-            params[l + 1].accumulate(xp.einsum("nki,nkj->ij", gQ, below))
+            if params[l + 1] is not None:
+                params[l + 1].accumulate(xp.einsum("nki,nkj->ij", gQ, below))
             gQ = gQ @ W[l + 1]                               # ∂/∂below
     if output == "softmax":                                  # gQ is now ∂/∂M
         gy = gQ[:, diag, diag] - ((gQ + gQ.transpose(0, 2, 1)) @ y[:, :, None])[:, :, 0]
@@ -104,6 +115,8 @@ class GlobalContractive:
     """λ · mean_n ‖∂y_n/∂x_n‖_F² (Eq. 5) as a training penalty (see ``Sequential.loss_and_backward``)."""
 
     def __init__(self, net, lam, output="softmax"):
+        if output not in ("softmax", "logits"):
+            raise ValueError(f"output must be 'softmax' or 'logits', got {output!r}")
         _mlp_blocks(net)
         self.lam, self.output = float(lam), output
 
@@ -116,13 +129,25 @@ def input_jacobian_norms(net, x, output="softmax", batch_size=500):
     """Exact per-example ‖∂y/∂x‖_F² for any network: one backward pass per output unit.
 
     Slower than the closed form but general (ConvNet included), and independent of it.
+    x: (N, *net.input_shape); y = softmax(z) or the logits z. A network that ends in a
+    Softmax layer is read up to its logits (its probabilities are not put through softmax
+    a second time). Noise layers run in evaluation mode. Returns (N,).
     """
+    if output not in ("softmax", "logits"):
+        raise ValueError(f"output must be 'softmax' or 'logits', got {output!r}")
+    if tuple(x.shape[1:]) != net.input_shape:
+        net.forward(x)                                       # raises the shape error
     xp = backend.get_array_module(x)
+    layers = net.layers
+    if layers and isinstance(layers[-1], Softmax):
+        layers = layers[:-1]
     norms = []
-    for s in range(0, x.shape[0], batch_size):
-        xb = x[s:s + batch_size]
-        with net.input_gradient_only():
-            z = net.forward(xb)
+    with net.input_gradient_only():
+        for s in range(0, x.shape[0], batch_size):
+            xb = x[s:s + batch_size]
+            z = xb
+            for layer in layers:                             # one forward; each backward reads its caches
+                z = layer.forward(z)
             y = softmax(z) if output == "softmax" else None
             total = xp.zeros(xb.shape[0], dtype=z.dtype)
             for k in range(z.shape[1]):
@@ -132,8 +157,9 @@ def input_jacobian_norms(net, x, output="softmax", batch_size=500):
                 else:                                        # ∂y_k/∂z = y_k (e_k − y)
                     gz -= y[:, k:k + 1] * y
                     gz[:, k] += y[:, k]
-                net.forward(xb)                              # refresh the caches for this backward
-                gx = net.backward(gz).reshape(xb.shape[0], -1)
+                for layer in reversed(layers):
+                    gz = layer.backward(gz)
+                gx = gz.reshape(xb.shape[0], -1)
                 total += (gx * gx).sum(axis=1)
-        norms.append(total)
+            norms.append(total)
     return xp.concatenate(norms)

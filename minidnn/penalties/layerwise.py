@@ -68,7 +68,8 @@ def block_penalty(block, lam=1.0, grads=True):
     """Per-example ‖J‖_F² of one block from the forward caches (the last forward pass).
 
     Returns (norms: (N,), injection: ∂(λ P)/∂a or None); with ``grads`` the direct
-    weight gradient λ ∂P/∂W is accumulated into the layer's W.grad.
+    weight gradient λ ∂P/∂W is accumulated into the layer's W.grad (unless the layer
+    computes no parameter gradients, as inside ``Sequential.input_gradient_only``).
     """
     layer, kind = block.layer, block.activation
     W = layer.params["W"].data
@@ -86,7 +87,8 @@ def block_penalty(block, lam=1.0, grads=True):
         norms = (MG * M).sum(axis=(1, 2))                        # tr(M G M) = tr(M² G)
         if not grads:
             return norms, None
-        layer.params["W"].accumulate(t(2 * lam / n) * (W @ (M @ M).sum(axis=0)))   # ∂/∂W tr(M̄² WᵀW)
+        if layer.compute_param_grads:                            # ∂/∂W tr(M̄² WᵀW)
+            layer.params["W"].accumulate(t(2 * lam / n) * (W @ (M @ M).sum(axis=0)))
         B = MG + MG.transpose(0, 2, 1)                           # G M + M G  (both symmetric)
         gy = B[:, diag, diag] - 2 * (B @ y[:, :, None])[:, :, 0]
         ga = y * (gy - (gy * y).sum(axis=1, keepdims=True))      # softmax backward
@@ -101,7 +103,8 @@ def block_penalty(block, lam=1.0, grads=True):
         n = sq.shape[0]
         if not grads:
             return norms, None
-        layer.params["W"].accumulate(t(2 * lam / n) * W * sq.sum(axis=0))
+        if layer.compute_param_grads:
+            layer.params["W"].accumulate(t(2 * lam / n) * W * sq.sum(axis=0))
         return norms, (None if d2 is None else t(2 * lam / n) * d * d2 * w)
     # Conv2D: d (N, F, OH, OW)
     h, wid = layer.x_hw
@@ -115,8 +118,9 @@ def block_penalty(block, lam=1.0, grads=True):
     n = sq.shape[0]
     if not grads:
         return norms, None
-    g_omega = xp.einsum("fab,ai,bj->fij", sq.sum(axis=0), R, C)  # ∂(Σ_n norms)/∂Ω
-    layer.params["W"].accumulate(t(2 * lam / n) * W * g_omega[:, None])
+    if layer.compute_param_grads:
+        g_omega = xp.einsum("fab,ai,bj->fij", sq.sum(axis=0), R, C)  # ∂(Σ_n norms)/∂Ω
+        layer.params["W"].accumulate(t(2 * lam / n) * W * g_omega[:, None])
     return norms, (None if d2 is None else t(2 * lam / n) * d * d2 * wmap)
 
 
@@ -130,7 +134,10 @@ class LayerwiseContractive:
 
     def __init__(self, net, lam):
         self.blocks = find_blocks(net)
-        lams = list(lam) if isinstance(lam, (list, tuple)) else [float(lam)] * len(self.blocks)
+        try:                                                     # a sequence (list, tuple, array) ...
+            lams = [float(v) for v in lam]
+        except TypeError:                                        # ... or one number for every block
+            lams = [float(lam)] * len(self.blocks)
         if len(lams) != len(self.blocks):
             raise ValueError(f"{len(lams)} λ values given for {len(self.blocks)} blocks "
                              f"({', '.join(b.describe() for b in self.blocks)})")

@@ -67,7 +67,8 @@ class Optimizer:
             if name not in self.params:
                 raise ValueError(f"optimizer state names unknown parameter {name!r}")
             like = self.params[name].data
-            self.state[(name, key)] = backend.get_array_module(like).asarray(arr, dtype=like.dtype)
+            # a copy: steps update slots in place, which must not write into the caller's arrays
+            self.state[(name, key)] = backend.get_array_module(like).asarray(arr, dtype=like.dtype).copy()
         self.steps, self.lr = int(scalars["steps"]), float(scalars["lr"])
 
     def scalars(self):

@@ -1,11 +1,7 @@
-"""Fixtures for the attack tests: one OpenBLAS thread, MNIST, a small trained MLP, the strict stand-in.
+"""Fixtures for the attack tests: MNIST, a small trained MLP, the strict stand-in.
 
-The attacks multiply small matrices (a few hundred rows by 784) thousands of times. On a
-machine whose cores are busy, OpenBLAS's worker threads spin waiting for each other and
-such products run 10–30 times slower than on one thread, so these tests pin every loaded
-OpenBLAS (NumPy's and SciPy's) to one thread while they run, and restore it afterwards.
+(One OpenBLAS thread for the whole run is pinned in tests/conftest.py.)
 """
-import ctypes
 import importlib
 import importlib.util
 import os
@@ -19,49 +15,6 @@ from minidnn import backend
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 STRICT_FILES = (REPO / "tests" / "support" / "strict_xp.py", REPO / "tests" / "strict_xp.py")
-
-
-# ---- one BLAS thread ---------------------------------------------------------------------------
-def _openblas_thread_controls():
-    """(get, set) of the thread count of every OpenBLAS loaded in this process (Linux only)."""
-    try:
-        import scipy.linalg  # noqa: F401  (loads SciPy's own OpenBLAS, which L-BFGS-B uses)
-    except ImportError:
-        pass
-    try:
-        with open("/proc/self/maps") as maps:
-            fields = [line.split(maxsplit=5) for line in maps]
-    except OSError:
-        return []
-    paths = sorted({f[5].strip() for f in fields if len(f) == 6 and "openblas" in f[5].lower()})
-    names = [("openblas_get_num_threads", "openblas_set_num_threads"),
-             ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
-             ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads")]
-    controls = []
-    for path in paths:
-        if not os.path.isfile(path):
-            continue
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for get, put in names:
-            if hasattr(lib, get) and hasattr(lib, put):
-                controls.append((getattr(lib, get), getattr(lib, put)))
-                break
-    return controls
-
-
-@pytest.fixture(scope="package", autouse=True)
-def one_blas_thread():
-    """One OpenBLAS thread while the attack tests run; the previous counts are put back after them."""
-    controls = _openblas_thread_controls()
-    saved = [get() for get, _ in controls]
-    for _, put in controls:
-        put(1)
-    yield
-    for (_, put), n in zip(controls, saved):
-        put(n)
 
 
 # ---- MNIST and a small trained MLP -------------------------------------------------------------

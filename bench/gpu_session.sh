@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# One GPU session (device tool): the CuPy tests, then the GPU benchmarks, each under its own
+# time limit. Expects MNIST in data/mnist and the trained checkpoints in checkpoints/ (carried).
+# Everything it measures is written into $OUT.
+set -u
+export MINIDNN_DATA="$PWD/data/mnist" PYTHONPATH="$PWD"
+OUT="${OUT:-/tmp/gpu_out}"; mkdir -p "$OUT"
+{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
+  python -c "import cupy, numpy, torch; print('cupy', cupy.__version__, 'numpy', numpy.__version__, 'torch', torch.__version__)"
+} > "$OUT/device.txt" 2>&1
+timeout "${T_TESTS:-150}" python -m pytest -q -p no:cacheprovider tests -k "cupy or strict or backend" \
+  > "$OUT/pytest_cupy.txt" 2>&1; echo "pytest exit $?" >> "$OUT/pytest_cupy.txt"
+cd bench
+timeout "${T_TRAIN:-100}" python train_throughput.py --backend cupy --reps 7 --json "$OUT/train_cupy.json" \
+  > "$OUT/train_cupy.txt" 2>&1
+timeout "${T_ATTACK:-120}" python attack_throughput.py --checkpoint ../checkpoints/N200-200-10.npz --backend cupy \
+  --n 1000 --n-torch 50 --json "$OUT/attack_n200_cupy.json" > "$OUT/attack_n200_cupy.txt" 2>&1
+timeout "${T_ATTACK:-120}" python attack_throughput.py --checkpoint ../checkpoints/ConvNet.npz --backend cupy \
+  --n 200 --n-torch 20 --json "$OUT/attack_convnet_cupy.json" > "$OUT/attack_convnet_cupy.txt" 2>&1
+echo done >> "$OUT/device.txt"

@@ -1,0 +1,55 @@
+"""Shared test setup: a deterministic hypothesis profile, a clean backend per test, MNIST's location.
+
+Hypothesis runs the "ci" profile unless HYPOTHESIS_PROFILE names another: few examples,
+no deadline (finite differences are slow on a busy machine), derandomized so every run
+tests the same cases. ``HYPOTHESIS_PROFILE=thorough`` explores more.
+"""
+import os
+import pathlib
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from minidnn import backend
+from support.blas import one_openblas_thread
+
+settings.register_profile("ci", max_examples=10, deadline=None, derandomize=True, database=None,
+                          suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+settings.register_profile("thorough", max_examples=200, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+               "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+def find_mnist():
+    """$MINIDNN_DATA, else ../shared/data/mnist beside the repository; None if neither holds the files."""
+    for directory in (os.environ.get("MINIDNN_DATA"), REPO.parent / "shared" / "data" / "mnist"):
+        if directory and all(os.path.isfile(os.path.join(directory, f)) for f in MNIST_FILES):
+            return str(directory)
+    return None
+
+
+@pytest.fixture
+def mnist_dir():
+    """The directory holding the four MNIST files; the test is skipped when there is none."""
+    directory = find_mnist()
+    if directory is None:
+        pytest.skip("MNIST not found: set MINIDNN_DATA or put the files in ../shared/data/mnist")
+    return directory
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pinned_blas_threads():
+    """Small matrix products, many of them: one OpenBLAS thread is far faster on busy cores."""
+    with one_openblas_thread():
+        yield
+
+
+@pytest.fixture(autouse=True)
+def numpy_float32_backend():
+    """Every test starts on NumPy in float32, whatever $MINIDNN_BACKEND says, and leaves no trace."""
+    with backend.use_backend("numpy"), backend.use_dtype("float32"):
+        yield

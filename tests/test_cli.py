@@ -1,0 +1,62 @@
+"""The ``minidnn`` command: gradcheck, info, and a quick train → evaluate round trip on MNIST."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from minidnn.layers import LAYER_TYPES
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def minidnn(*args, cwd=REPO, timeout=300):
+    env = {**os.environ, "PYTHONPATH": REPO, "OPENBLAS_NUM_THREADS": "1"}    # see tests/support/blas.py
+    env.pop("MINIDNN_BACKEND", None)
+    return subprocess.run([sys.executable, "-m", "minidnn", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=timeout)
+
+
+def test_gradcheck_prints_a_row_per_layer_kind_and_passes():
+    result = minidnn("gradcheck")
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = {line.split()[0]: line.split()[-1] for line in result.stdout.splitlines()[1:] if line.split()}
+    # GaussianNoise has no row yet (its backward is the identity; tests/layers/test_noise.py checks it)
+    kinds = set(LAYER_TYPES) - {"GaussianNoise"}
+    for name in kinds | {"SoftmaxCrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "network:"}:
+        assert rows.get(name) == "ok", f"no passing row for {name}:\n{result.stdout}"
+    assert "criterion per entry" in result.stdout
+
+
+def test_info_names_the_backend_and_versions():
+    result = minidnn("info")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("minidnn ") and "backend: numpy, default dtype: float32" in result.stdout
+
+
+def test_train_then_evaluate(tmp_path, mnist_dir):
+    out = tmp_path / "runs" / "mlp.npz"
+    result = minidnn("train", "N100-100-10", "--epochs", 1, "--limit", 2000, "--out", out, "--quiet",
+                     "--data-dir", mnist_dir, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "N100-100-10: best validation error" in result.stdout and str(out) in result.stdout
+    log = out.with_name("mlp.log.jsonl").read_text().splitlines()
+    assert len(log) == 1 and json.loads(log[0])["epoch"] == 1
+
+    result = minidnn("evaluate", out, "--json", "--data-dir", mnist_dir, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    errors = json.loads(result.stdout.splitlines()[-1])
+    assert errors["checkpoint"] == str(out)
+    assert all(0 <= errors[split] < 0.5 for split in ("train", "val", "test"))   # one short epoch: far from chance
+
+
+@pytest.mark.parametrize("content", [b"not a checkpoint", None])
+def test_evaluate_a_bad_checkpoint_exits_2_naming_the_file(tmp_path, content):
+    path = tmp_path / "broken.npz"
+    if content is not None:
+        path.write_bytes(content)
+    result = minidnn("evaluate", path, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("minidnn: error:") and str(path) in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,88 @@
+"""A killed run, started again with the same arguments, ends with exactly the uninterrupted run's weights."""
+import json
+
+import numpy
+import pytest
+
+from minidnn.checkpoint import load_model
+from minidnn.layers import Dense, GaussianNoise, ReLU, Tanh
+from minidnn.networks import Sequential
+from minidnn.training import Trainer, make_optimizer, make_schedule
+
+
+def data(n=120, seed=0):
+    rng = numpy.random.default_rng(seed)
+    x = rng.standard_normal((n, 5)).astype(numpy.float32)
+    return x, (x[:, 0] * x[:, 1] > 0).astype(numpy.int64) + (x[:, 2] > 1)
+
+
+def plain_net():
+    return Sequential([Dense(5, 8, rng=1), Tanh(), Dense(8, 3, rng=2)], (5,), "plain")
+
+
+def noisy_net():
+    return Sequential([GaussianNoise(0.3, rng=5), Dense(5, 8, rng=1), ReLU(), GaussianNoise(0.2, rng=6),
+                       Dense(8, 3, rng=2)], (5,), "noisy")
+
+
+CASES = {   # network, optimizer, weight decay, with validation (best weights) or not
+    "momentum+decay+validation": (plain_net, "momentum", 1e-2, True),
+    "nesterov+noise": (noisy_net, "nesterov", 0.0, False),
+    "adam+noise+validation": (noisy_net, "adam", 1e-3, True),
+}
+
+
+def train(case, epochs, checkpoint, log=None):
+    """A fresh network, optimizer and trainer, as a restarted process would build them."""
+    make_net, optimizer, decay, validate = CASES[case]
+    net = make_net()
+    lr = 0.01 if optimizer == "adam" else 0.05
+    opt = make_optimizer(optimizer, net.named_params(), lr=lr, weight_decay=decay)
+    trainer = Trainer(net, opt, batch_size=16, seed=3, schedule=make_schedule("cosine", 4), checkpoint=str(checkpoint),
+                      log=log and str(log), progress=False)
+    x, y = data()
+    x_val, y_val = data(40, seed=1)
+    trainer.fit(x, y, epochs, *((x_val, y_val) if validate else ()))
+    return net, trainer
+
+
+def assert_same_arrays(a, b):
+    assert sorted(a) == sorted(b)
+    for k in a:
+        assert numpy.array_equal(a[k], b[k]), f"{k} differs"
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_resumed_run_equals_uninterrupted_run(case, tmp_path):
+    whole, whole_trainer = train(case, 4, tmp_path / "whole.npz")
+    train(case, 2, tmp_path / "resumed.npz")                             # "killed" after epoch 2
+    resumed, resumed_trainer = train(case, 4, tmp_path / "resumed.npz", log=tmp_path / "resumed.log")
+
+    assert_same_arrays({k: p.data for k, p in whole.named_params().items()},
+                       {k: p.data for k, p in resumed.named_params().items()})
+    assert_same_arrays(whole_trainer.optimizer.state_arrays(), resumed_trainer.optimizer.state_arrays())
+    assert whole_trainer.optimizer.steps == resumed_trainer.optimizer.steps == 4 * 8
+    _, _, saved_whole = load_model(tmp_path / "whole.npz", return_all=True)
+    _, _, saved_resumed = load_model(tmp_path / "resumed.npz", return_all=True)
+    assert_same_arrays(saved_whole, saved_resumed)                      # current and best weights, slots
+    assert [json.loads(line)["epoch"] for line in (tmp_path / "resumed.log").read_text().splitlines()] == [1, 2, 3, 4]
+    drop = {"seconds"}
+    assert ([{k: v for k, v in r.items() if k not in drop} for r in whole_trainer.history]
+            == [{k: v for k, v in r.items() if k not in drop} for r in resumed_trainer.history])
+
+
+def test_the_noise_generators_state_matters(tmp_path, monkeypatch):
+    """Negative control: a resume that forgot the noise layers' generators would end elsewhere."""
+    whole, _ = train("nesterov+noise", 4, tmp_path / "whole.npz")
+    train("nesterov+noise", 2, tmp_path / "resumed.npz")
+    monkeypatch.setattr(GaussianNoise, "load_state", lambda self, state: None)
+    resumed, _ = train("nesterov+noise", 4, tmp_path / "resumed.npz")
+    assert not numpy.array_equal(whole.layers[1].params["W"].data, resumed.layers[1].params["W"].data)
+
+
+def test_a_finished_run_is_not_trained_again(tmp_path):
+    net, trainer = train("momentum+decay+validation", 2, tmp_path / "run.npz")
+    again, again_trainer = train("momentum+decay+validation", 2, tmp_path / "run.npz")
+    assert again_trainer.epoch == 2 and len(again_trainer.history) == 2
+    assert_same_arrays({k: p.data for k, p in net.named_params().items()},
+                       {k: p.data for k, p in again.named_params().items()})
