@@ -124,6 +124,9 @@ class GlobalContractive:
         norms, injections = global_penalty(net, self.output, self.lam)
         return self.lam * float(norms.mean()), injections
 
+    def config(self):
+        return {"type": "global", "lam": self.lam, "output": self.output}
+
 
 def input_jacobian_norms(net, x, output="softmax", batch_size=500):
     """Exact per-example ‖∂y/∂x‖_F² for any network: one backward pass per output unit.

@@ -143,6 +143,9 @@ class LayerwiseContractive:
                              f"({', '.join(b.describe() for b in self.blocks)})")
         self.lams = [float(v) for v in lams]
 
+    def config(self):
+        return {"type": "layerwise", "lams": self.lams}
+
     def __call__(self, net):
         value, injections = 0.0, {}
         for block, lam in zip(self.blocks, self.lams):

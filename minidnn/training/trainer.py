@@ -16,7 +16,7 @@ import time
 import numpy
 
 from .. import backend
-from ..checkpoint import atomic_write, load_model, save_model
+from ..checkpoint import CheckpointError, atomic_write, load_model, save_model
 from ..losses import SoftmaxCrossEntropy
 from .optim import l2_penalty
 from .progress import progress_bar
@@ -162,14 +162,28 @@ class Trainer:
                     "rng": self.rng.bit_generator.state, "optimizer": self.optimizer.scalars(),
                     "optimizer_config": self.optimizer.config(), "base_lr": self.base_lr,
                     "best_metric": self.best["metric"] if math.isfinite(self.best["metric"]) else None,
-                    "best_epoch": self.best["epoch"], "metric": self.metric}
+                    "best_epoch": self.best["epoch"], "metric": self.metric, "settings": self.settings()}
         save_model(path, self.net, metadata=self.checkpoint_metadata, extra_arrays=arrays,
                    extra_meta={"training": training})
 
+    def settings(self):
+        """What a resumed run must share with the run that wrote the checkpoint (epochs may grow)."""
+        opt = {k: v for k, v in self.optimizer.config().items() if k != "lr"}
+        return {"optimizer": opt, "base_lr": self.base_lr, "weight_decay": self.optimizer.weight_decay,
+                "batch_size": self.batch_size, "seed": self.seed, "metric": self.metric,
+                "loss": type(self.loss).__name__, "loss_reduction": self.loss.reduction,
+                "penalties": [getattr(p, "config", lambda p=p: type(p).__name__)() for p in self.penalties]}
+
     def resume(self, path):
-        """Restore everything ``save`` wrote; the network must have the same architecture."""
+        """Restore everything ``save`` wrote; the architecture and the settings must match."""
         _, meta, arrays = load_model(path, into=self.net, return_all=True)
         training = meta["training"]
+        saved, now = training.get("settings"), json.loads(json.dumps(self.settings()))
+        if saved is not None and saved != now:
+            diff = {k: (saved.get(k), now.get(k)) for k in set(saved) | set(now) if saved.get(k) != now.get(k)}
+            raise CheckpointError(f"checkpoint {path!r} was written by a run with other settings "
+                                  f"(saved vs now: {diff}); resume with the same settings, or choose another "
+                                  "output path")
         self.optimizer.load_state_arrays({k[6:]: v for k, v in arrays.items() if k.startswith("optim/")},
                                          training["optimizer"])
         self.rng.bit_generator.state = training["rng"]

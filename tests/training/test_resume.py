@@ -86,3 +86,26 @@ def test_a_finished_run_is_not_trained_again(tmp_path):
     assert again_trainer.epoch == 2 and len(again_trainer.history) == 2
     assert_same_arrays({k: p.data for k, p in net.named_params().items()},
                        {k: p.data for k, p in again.named_params().items()})
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    """A checkpoint written with one learning rate is not silently continued with another."""
+    import numpy
+    import pytest
+    from minidnn.checkpoint import CheckpointError
+    from minidnn.layers import Dense
+    from minidnn.networks import Sequential
+    from minidnn.training import SGD, Trainer
+    rng = numpy.random.default_rng(0)
+    x = rng.standard_normal((64, 4)).astype(numpy.float32)
+    y = (x[:, 0] > 0).astype(numpy.int64)
+    path = str(tmp_path / "run.npz")
+
+    def trainer(lr):
+        net = Sequential([Dense(4, 2, rng=0)], (4,))
+        return Trainer(net, SGD(net.named_params(), lr=lr), batch_size=16, checkpoint=path, progress=False)
+
+    trainer(0.1).fit(x, y, 1)
+    trainer(0.1).fit(x, y, 2)                      # same settings, more epochs: resumes
+    with pytest.raises(CheckpointError, match="other settings.*base_lr"):
+        trainer(0.5).fit(x, y, 3)
