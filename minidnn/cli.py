@@ -171,7 +171,7 @@ def cmd_reproduce(args):
     if args.quick and os.path.abspath(results_dir) == os.path.abspath("results"):
         raise SystemExit("quick output never goes into results/: choose another --results folder")
     reproduce(results_dir, stages, mode="quick" if args.quick else "full", data_dir=args.data_dir,
-              progress=not args.quiet)
+              progress=not args.quiet, models=args.models.split(",") if args.models else None)
     print(f"see {os.path.join(results_dir, 'REPRODUCTION.md')}")
     return 0
 
@@ -270,6 +270,7 @@ def build_parser():
     p.add_argument("stages", nargs="*", help="table1, table5, table6 (default: all)")
     p.add_argument("--quick", action="store_true", help="every stage on reduced data: the pipeline in minutes")
     p.add_argument("--results", help="results folder (default results/, or results-quick/ with --quick)")
+    p.add_argument("--models", help="comma-separated subset of the four models for tables 1 and 5")
     p.add_argument("--quiet", action="store_true")
     _backend_args(p)
     p.set_defaults(func=cmd_reproduce)

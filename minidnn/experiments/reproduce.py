@@ -36,10 +36,14 @@ STAGES = ("table1", "table5", "table6")
 class Run:
     """One reproduction: mode settings, results directory, data cache and stage timings."""
 
-    def __init__(self, results_dir, mode="full", data_dir=None, progress=True):
+    def __init__(self, results_dir, mode="full", data_dir=None, progress=True, models=None):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {sorted(MODES)}")
+        unknown = set(models or ()) - set(paper.MODELS)
+        if unknown:
+            raise ValueError(f"unknown models {sorted(unknown)}; choose from {list(paper.MODELS)}")
         self.dir, self.mode, self.cfg = results_dir, mode, MODES[mode]
+        self.models = [m for m in paper.MODELS if not models or m in models]
         self.data_dir, self.progress = data_dir, progress
         self._data = {}
         self.timings = read_json(os.path.join(results_dir, "timings.json")) or {}
@@ -113,8 +117,10 @@ class Run:
     def timed(self, stage, fn):
         t0 = time.perf_counter()
         out = fn()
+        path = os.path.join(self.dir, "timings.json")
+        self.timings = read_json(path) or {}          # re-read: another run may share the folder
         self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - t0
-        write_json(os.path.join(self.dir, "timings.json"), self.timings)
+        write_json(path, self.timings)
         return out
 
     # ---- λ chosen on validation -----------------------------------------------------------------
@@ -142,14 +148,14 @@ def _per_epoch(info):
 
 # ---- the stages ----------------------------------------------------------------------------------
 def table1(run):
-    rows = [run.evaluate(m) for m in paper.MODELS]
+    rows = [run.evaluate(m) for m in run.models]
     write_json(os.path.join(run.dir, "table1.json"), rows)
     return rows
 
 
 def table5(run):
     rows = []
-    for m in paper.MODELS:
+    for m in run.models:
         seeds = run.cfg["seeds"] if m.startswith("N") else (0,)
         lam = run.choose_lambda(m, "dcn", run.cfg["dcn_grid"], paper.TABLE5[m]["dcn_error"] / 100)
         for seed in seeds:
@@ -179,9 +185,12 @@ def table6(run):
 STAGE_FUNCTIONS = {"table1": table1, "table5": table5, "table6": table6}
 
 
-def reproduce(results_dir, stages=STAGES, mode="full", data_dir=None, progress=True):
-    """Run the stages (resuming from whatever ``results_dir`` holds), then write REPRODUCTION.md."""
-    run = Run(results_dir, mode, data_dir, progress)
+def reproduce(results_dir, stages=STAGES, mode="full", data_dir=None, progress=True, models=None):
+    """Run the stages (resuming from whatever ``results_dir`` holds), then write REPRODUCTION.md.
+
+    models: restrict tables 1 and 5 to these models (all four by default).
+    """
+    run = Run(results_dir, mode, data_dir, progress, models)
     results = {}
     for stage in stages:
         if stage not in STAGE_FUNCTIONS:

@@ -2,11 +2,8 @@
 
 (One OpenBLAS thread for the whole run is pinned in tests/conftest.py.)
 """
-import importlib
-import importlib.util
 import os
 import pathlib
-import sys
 
 import numpy
 import pytest
@@ -14,7 +11,6 @@ import pytest
 from minidnn import backend
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-STRICT_FILES = (REPO / "tests" / "support" / "strict_xp.py", REPO / "tests" / "strict_xp.py")
 
 
 # ---- MNIST and a small trained MLP -------------------------------------------------------------
@@ -70,34 +66,6 @@ def trained_mlp(mnist_dir_path):
 # ---- the strict CuPy stand-in ------------------------------------------------------------------
 @pytest.fixture(scope="package")
 def strict():
-    """The strict CuPy stand-in, registered with the backend as "strict"; skips the test while it is absent."""
-    module = _strict_module()
-    if module is None:
-        pytest.skip("tests/support/strict_xp.py (the strict CuPy stand-in) is not there")
-    return module
-
-
-def _strict_module():
-    """The strict stand-in module (registered with the backend as 'strict' on import), or None.
-
-    Imported under the name other tests use when it is already loaded, so that only one
-    StrictArray class is ever registered.
-    """
-    path = next((p for p in STRICT_FILES if p.exists()), None)
-    if path is None:
-        return None
-    for module in list(sys.modules.values()):
-        if getattr(module, "__file__", None) and pathlib.Path(module.__file__).resolve() == path:
-            return module
-    for name in ("support.strict_xp", "tests.support.strict_xp", "strict_xp", "tests.strict_xp"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        if pathlib.Path(module.__file__).resolve() == path:
-            return module
-    spec = importlib.util.spec_from_file_location("strict_xp", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["strict_xp"] = module
-    spec.loader.exec_module(module)
-    return module
+    """The strict CuPy stand-in (tests/support/strict_xp.py), registered with the backend as "strict"."""
+    from support import strict_xp
+    return strict_xp.strict
