@@ -13,11 +13,8 @@ Shared helpers live here (this folder has no conftest of its own):
 * ``ZeroLoss``: a loss that is identically 0, so that a gradient check sees the penalty alone;
 * ``mnist_directory`` and ``strict_module``: MNIST's folder and the strict CuPy stand-in.
 """
-import importlib
-import importlib.util
 import os
 import pathlib
-import sys
 
 import numpy
 
