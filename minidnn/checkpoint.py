@@ -144,7 +144,10 @@ def _architecture(spec):
 
 
 def _summary(spec):
-    names = [s["type"] + ("(%s)" % ",".join(str(v) for k, v in s.items() if k in ("in_features", "out_features",
-             "in_channels", "out_channels")) if any(k in s for k in ("in_features", "in_channels")) else "")
-             for s in spec["layers"]]
-    return f"{spec.get('name') or 'network'} [{' → '.join(names)}] on input {tuple(spec['input_shape'])}"
+    """One line naming the layers, with the sizes of the weight layers: 'N [Dense(784,100) → ReLU → ...]'."""
+    sizes = ("in_features", "out_features", "in_channels", "out_channels")
+
+    def name(layer):
+        dims = [str(layer[k]) for k in sizes if k in layer]
+        return layer["type"] + (f"({','.join(dims)})" if dims else "")
+    return f"{spec.get('name') or 'network'} [{' → '.join(map(name, spec['layers']))}] on input {tuple(spec['input_shape'])}"
