@@ -36,8 +36,10 @@ class Layer:
     ``config()`` so a network can be rebuilt from its spec (checkpoints).
     """
 
-    # backward fills parameter gradients unless a caller only wants ∂L/∂x (attacks).
+    # backward fills parameter gradients unless a caller only wants ∂L/∂x (attacks),
+    # and returns ∂L/∂x unless nobody needs it (the first layer while training).
     compute_param_grads = True
+    compute_input_grad = True
 
     def __init__(self):
         self.params = {}          # name -> Parameter

@@ -28,25 +28,31 @@ class Conv2D(Layer):
     def forward(self, x, train=False):
         if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"{self!r}: expected input (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
-        xp = backend.get_array_module(x)
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        self.col = im2col(x, kh, kw, sh, sw, ph, pw)                 # (N, C, KH, KW, OH, OW)
-        self.x_hw = x.shape[2:]
+        self.x_shape = x.shape
+        self.col = im2col(x, kh, kw, sh, sw, ph, pw)                # (C, KH, KW, N, OH, OW)
+        c, _, _, n, oh, ow = self.col.shape
         W, b = self.params["W"].data, self.params["b"].data
-        y = xp.tensordot(self.col, W, axes=([1, 2, 3], [1, 2, 3]))  # (N, OH, OW, F)
-        return (y + b).transpose(0, 3, 1, 2)
+        # y = W · col as one matrix product: (F, C·KH·KW) @ (C·KH·KW, N·OH·OW), plus b per filter
+        y = W.reshape(W.shape[0], -1) @ self.col.reshape(c * kh * kw, n * oh * ow)
+        y += b[:, None]
+        return y.reshape(-1, n, oh, ow).transpose(1, 0, 2, 3)       # (N, F, OH, OW), a view
 
     def backward(self, gy):
-        xp = backend.get_array_module(gy)
         W = self.params["W"].data
+        f = W.shape[0]
+        gy2 = gy.transpose(1, 0, 2, 3).reshape(f, -1)               # (F, N·OH·OW)
+        col2 = self.col.reshape(-1, gy2.shape[1])                   # (C·KH·KW, N·OH·OW)
         if self.compute_param_grads:
-            # ∂L/∂W[f,c,i,j] = Σ_{n,oh,ow} gy[n,f,oh,ow] · col[n,c,i,j,oh,ow];  ∂L/∂b[f] = Σ gy[n,f,·,·]
-            self.params["W"].accumulate(xp.tensordot(gy, self.col, axes=([0, 2, 3], [0, 4, 5])))
-            self.params["b"].accumulate(gy.sum(axis=(0, 2, 3)))
-        # ∂L/∂col[n,c,i,j,oh,ow] = Σ_f W[f,c,i,j] gy[n,f,oh,ow], then scatter back (col2im)
-        gcol = xp.tensordot(W, gy, axes=([0], [1]))                # (C, KH, KW, N, OH, OW)
+            # ∂L/∂W = gy · colᵀ;  ∂L/∂b[f] = Σ_{n,oh,ow} gy[n, f, oh, ow]
+            self.params["W"].accumulate((gy2 @ col2.T).reshape(W.shape))
+            self.params["b"].accumulate(gy2.sum(axis=1))
+        if not self.compute_input_grad:
+            return None
+        # ∂L/∂col = Wᵀ · gy, then scattered back onto the image (col2im, im2col's adjoint)
+        gcol = (W.reshape(f, -1).T @ gy2).reshape(self.col.shape)
         (sh, sw), (ph, pw) = self.stride, self.padding
-        return col2im(gcol.transpose(3, 0, 1, 2, 4, 5), *self.x_hw, sh, sw, ph, pw)
+        return col2im(gcol, self.x_shape[2], self.x_shape[3], sh, sw, ph, pw)
 
     def config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,

@@ -45,6 +45,8 @@ class Dense(Layer):
         if self.compute_param_grads:
             self.params["W"].accumulate(self.x.T @ gy)  # ∂L/∂W = xᵀ gy
             self.params["b"].accumulate(gy.sum(axis=0)) # ∂L/∂b = Σ_n gy
+        if not self.compute_input_grad:
+            return None
         return gy @ self.W.T                            # ∂L/∂x = gy Wᵀ
 
     def config(self):

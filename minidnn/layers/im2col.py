@@ -1,13 +1,15 @@
-"""im2col / col2im: convolution and pooling as one matrix product.
+"""im2col / col2im: convolution as one matrix product.
 
-A column array holds, for every output position (oh, ow) and kernel offset (i, j),
-the input pixel x_pad[n, c, i + s·oh, j + s·ow]:
+A column array holds, for every kernel offset (i, j) and output position (oh, ow), the
+input pixel x_pad[n, c, i + s·oh, j + s·ow], laid out channel-major:
 
-    col: (N, C, KH, KW, OH, OW),   OH = (H + 2p − KH) // s + 1.
+    col: (C, KH, KW, N, OH, OW),   OH = (H + 2p − KH) // s + 1,
 
-im2col loops over the KH·KW kernel offsets only (each a strided slice of every
-pixel of every example at once); col2im is its adjoint, a scatter-add over the same
-slices, so overlapping windows (stride < kernel) add up as the chain rule requires.
+so that col.reshape(C·KH·KW, N·OH·OW) is the right-hand factor of the convolution's
+matrix product with no transposing copy. im2col loops over the KH·KW kernel offsets only
+(each a strided slice of every pixel of every example at once); col2im is its adjoint, a
+scatter-add over the same slices, so overlapping windows (stride < kernel) add up as the
+chain rule requires.
 """
 from .. import backend
 
@@ -20,30 +22,35 @@ def output_size(size, kernel, stride, pad):
     return out
 
 
+def window(k_i, stride, out):
+    """The slice of a padded axis that kernel offset k_i sees at outputs 0 … out−1."""
+    return slice(k_i, k_i + stride * out, stride)
+
+
 def im2col(x, kh, kw, sh, sw, ph, pw, pad_value=0.0):
-    """x: (N, C, H, W) -> col: (N, C, KH, KW, OH, OW)."""
+    """x: (N, C, H, W) -> col: (C, KH, KW, N, OH, OW)."""
     xp = backend.get_array_module(x)
     n, c, h, w = x.shape
     oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
+    x = x.transpose(1, 0, 2, 3)                                   # (C, N, H, W), a view
     if ph or pw:
-        x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), mode="constant",
-                   constant_values=pad_value)
-    col = xp.empty((n, c, kh, kw, oh, ow), dtype=x.dtype)
+        x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), mode="constant", constant_values=pad_value)
+    col = xp.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
     for i in range(kh):
         for j in range(kw):
-            col[:, :, i, j] = x[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw]
+            col[:, i, j] = x[:, :, window(i, sh, oh), window(j, sw, ow)]
     return col
 
 
 def col2im(col, h, w, sh, sw, ph, pw):
-    """Adjoint of im2col: col (N, C, KH, KW, OH, OW) -> x (N, C, H, W), overlaps summed."""
+    """Adjoint of im2col: col (C, KH, KW, N, OH, OW) -> x (N, C, H, W), overlaps summed."""
     xp = backend.get_array_module(col)
-    n, c, kh, kw, oh, ow = col.shape
-    x = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=col.dtype)
+    c, kh, kw, n, oh, ow = col.shape
+    x = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=col.dtype)
     for i in range(kh):
         for j in range(kw):
-            x[:, :, i:i + sh * oh:sh, j:j + sw * ow:sw] += col[:, :, i, j]
-    return x[:, :, ph:ph + h, pw:pw + w]
+            x[:, :, window(i, sh, oh), window(j, sw, ow)] += col[:, i, j]
+    return x[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)
 
 
 def pair(v, name):

@@ -1,14 +1,15 @@
-"""2-D max pooling via im2col: each window's maximum, the gradient routed to its argmax."""
+"""2-D max pooling: each window's maximum, the gradient routed to its (first) argmax."""
 from .. import backend
 from .base import Layer
-from .im2col import col2im, im2col, output_size, pair
+from .im2col import output_size, pair, window
 
 
 class MaxPool2D(Layer):
     """y[n, c, oh, ow] = max_{i,j} x_pad[n, c, s_h·oh + i, s_w·ow + j]   (padding = −∞).
 
-    x: (N, C, H, W) -> y: (N, C, OH, OW). Backward sends gy to the (first) argmax of
-    each window: gx = col2im(onehot(argmax) · gy), so overlapping windows add up.
+    x: (N, C, H, W) -> y: (N, C, OH, OW). Like im2col, it loops over the KH·KW kernel
+    offsets only, each a strided view of every window at once. Backward sends gy to the
+    (first) argmax of each window, gx[window's argmax] += gy, so overlapping windows add up.
     """
 
     def __init__(self, kernel_size, stride=None, padding=0):
@@ -26,24 +27,35 @@ class MaxPool2D(Layer):
         xp = backend.get_array_module(x)
         n, c, h, w = x.shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
-        col = im2col(x.reshape(n * c, 1, h, w), kh, kw, sh, sw, ph, pw, pad_value=-xp.inf)
-        oh, ow = col.shape[-2:]
-        windows = col.reshape(n * c, kh * kw, oh, ow)
-        self.argmax = windows.argmax(axis=1)                     # (N·C, OH, OW)
-        self.x_shape = x.shape
-        y = xp.take_along_axis(windows, self.argmax[:, None], axis=1)
-        return y.reshape(n, c, oh, ow)
+        oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
+        if ph or pw:
+            x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), mode="constant", constant_values=-xp.inf)
+        # running maximum over the KH·KW kernel offsets; argmax keeps the first offset on ties
+        y, self.argmax = None, None
+        for k, (i, j) in enumerate(self._offsets()):
+            view = x[:, :, window(i, sh, oh), window(j, sw, ow)]
+            if y is None:
+                y, self.argmax = view.copy(), xp.zeros(view.shape, dtype="int16")
+                continue
+            greater = view > y
+            xp.maximum(y, view, out=y)
+            self.argmax += (k - self.argmax) * greater      # = k where this offset is the new maximum
+        self.x_shape = (n, c, h, w)
+        return y
 
     def backward(self, gy):
         xp = backend.get_array_module(gy)
         n, c, h, w = self.x_shape
-        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        (sh, sw), (ph, pw) = self.stride, self.padding
         oh, ow = gy.shape[-2:]
-        # onehot(argmax) · gy, built as (N·C, KH·KW, OH, OW)
-        offsets = xp.arange(kh * kw).reshape(1, kh * kw, 1, 1)
-        gwindows = (offsets == self.argmax[:, None]) * gy.reshape(n * c, 1, oh, ow)
-        gcol = gwindows.reshape(n * c, 1, kh, kw, oh, ow)
-        return col2im(gcol, h, w, sh, sw, ph, pw).reshape(n, c, h, w)
+        gx = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=gy.dtype)
+        for k, (i, j) in enumerate(self._offsets()):     # gy goes where each window's maximum was
+            gx[:, :, window(i, sh, oh), window(j, sw, ow)] += gy * (self.argmax == k)
+        return gx[:, :, ph:ph + h, pw:pw + w]
+
+    def _offsets(self):
+        kh, kw = self.kernel_size
+        return [(i, j) for i in range(kh) for j in range(kw)]
 
     def config(self):
         return {"kernel_size": list(self.kernel_size), "stride": list(self.stride),

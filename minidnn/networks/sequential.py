@@ -62,14 +62,16 @@ class Sequential:
             return len(self.layers) - 1
         return len(self.layers)
 
-    def loss_and_backward(self, x, target, loss, train=True, penalties=()):
+    def loss_and_backward(self, x, target, loss, train=True, penalties=(), need_input_grad=True):
         """Forward, loss, backward; accumulates parameter gradients.
 
         penalties: callables ``penalty(net) -> (value, injections)`` evaluated on this
         forward pass's caches (e.g. the contractive penalty of Eq. 6); their values are
         added to the loss and their gradients ride along the same backward sweep.
+        need_input_grad=False (training) stops the sweep at the first layer with
+        parameters, which then skips computing ∂loss/∂x.
         Returns (loss value including penalties, the output the loss saw (logits if
-        fused), ∂loss/∂x).
+        fused), ∂loss/∂x or None).
         """
         if tuple(x.shape[1:]) != self.input_shape:
             self.forward(x)          # raises the shape error
@@ -85,10 +87,16 @@ class Sequential:
             value = value + v
             for i, gi in inj.items():
                 injections[i] = injections[i] + gi if i in injections else gi
-        for i in range(end - 1, -1, -1):
-            if i in injections:
-                g = g + injections[i]
-            g = self.layers[i].backward(g)
+        stop = 0 if need_input_grad else next((i for i, l in enumerate(self.layers) if l.params), 0)
+        first, saved = self.layers[stop], self.layers[stop].compute_input_grad
+        first.compute_input_grad = saved and need_input_grad
+        try:
+            for i in range(end - 1, stop - 1, -1):
+                if i in injections:
+                    g = g + injections[i]
+                g = self.layers[i].backward(g)
+        finally:
+            first.compute_input_grad = saved
         return value, h, g
 
     @contextlib.contextmanager

@@ -107,12 +107,12 @@ def block_penalty(block, lam=1.0, grads=True):
             layer.params["W"].accumulate(t(2 * lam / n) * W * sq.sum(axis=0))
         return norms, (None if d2 is None else t(2 * lam / n) * d * d2 * w)
     # Conv2D: d (N, F, OH, OW)
-    h, wid = layer.x_hw
+    h, wid = layer.x_shape[2:]
     R, C = _border_masks(layer, h, wid)
     omega = (W * W).sum(axis=1)                                  # (F, KH, KW)
     wmap = xp.einsum("ai,fij,bj->fab", R, omega, C)              # (F, OH, OW)
     if d is None:
-        d = xp.ones((layer.col.shape[0],) + wmap.shape, dtype=W.dtype)
+        d = xp.ones((layer.x_shape[0],) + wmap.shape, dtype=W.dtype)
     sq = d * d
     norms = (sq * wmap).sum(axis=(1, 2, 3))
     n = sq.shape[0]

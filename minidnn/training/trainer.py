@@ -76,7 +76,8 @@ class Trainer:
             idx = order[start:start + self.batch_size]
             xb, tb = x[idx], targets[idx]
             self.optimizer.zero_grad()
-            value, out, _ = self.net.loss_and_backward(xb, tb, self.loss, train=True, penalties=self.penalties)
+            value, out, _ = self.net.loss_and_backward(xb, tb, self.loss, train=True, penalties=self.penalties,
+                                                       need_input_grad=False)
             value = float(value)
             if not math.isfinite(value):
                 raise FloatingPointError(

@@ -21,15 +21,15 @@ def test_columns_hold_the_padded_windows(case):
     col = im2col(x, kh, kw, sh, sw, ph, pw, pad_value=-7.0)
     n, c, h, w = shape
     oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
-    assert col.shape == (n, c, kh, kw, oh, ow)
+    assert col.shape == (c, kh, kw, n, oh, ow)
     for i in range(kh):
         for j in range(kw):
             for a in range(oh):
                 for b in range(ow):
                     r, s = sh * a + i - ph, sw * b + j - pw
                     inside = 0 <= r < h and 0 <= s < w
-                    want = x[:, :, r, s] if inside else numpy.full((n, c), -7.0)
-                    numpy.testing.assert_array_equal(col[:, :, i, j, a, b], want)
+                    want = x[:, :, r, s].T if inside else numpy.full((c, n), -7.0)
+                    numpy.testing.assert_array_equal(col[:, i, j, :, a, b], want)
 
 
 @given(geometry_and_shape())
