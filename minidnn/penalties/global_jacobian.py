@@ -85,7 +85,7 @@ def global_penalty(net, output="softmax", lam=1.0, grads=True):
     scale = t(lam / n)
     params = [b.layer.params["W"] if b.layer.compute_param_grads else None for b in blocks]
     if params[0] is not None:
-        params[0].accumulate(t(2) * scale * (W[0] @ xp.einsum("nki,nkj->ij", Q, Q)))
+        params[0].accumulate(t(2) * scale * (W[0] @ xp.tensordot(Q, Q, axes=([0, 1], [0, 1]))))
     gQ = t(2) * scale * QG                                   # ∂/∂Q after the last ⊙ D_1
     injections = {}
     for l in range(len(blocks) - 1):                         # up the chain: D_1, W_2, D_2, W_3, ...
@@ -103,7 +103,7 @@ def global_penalty(net, output="softmax", lam=1.0, grads=True):
                 params[l + 1].accumulate(gQ.sum(axis=0).T)
         else:
             if params[l + 1] is not None:
-                params[l + 1].accumulate(xp.einsum("nki,nkj->ij", gQ, below))
+                params[l + 1].accumulate(xp.tensordot(gQ, below, axes=([0, 1], [0, 1])))
             gQ = gQ @ W[l + 1]                               # ∂/∂below
     if output == "softmax":                                  # gQ is now ∂/∂M
         gy = gQ[:, diag, diag] - ((gQ + gQ.transpose(0, 2, 1)) @ y[:, :, None])[:, :, 0]
