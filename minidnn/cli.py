@@ -192,13 +192,20 @@ def cmd_info(args):
     if backend.backend_name() == "cupy":
         props = module.cuda.runtime.getDeviceProperties(module.cuda.Device().id)
         print(f"CuPy {module.__version__}, device: {props['name'].decode()}")
-    for name in ("scipy", "cupy", "torch", "tqdm", "matplotlib"):
-        try:
-            mod = __import__(name)
-            print(f"  {name} {getattr(mod, '__version__', '?')}")
-        except Exception:
-            print(f"  {name}: not installed")
+    from importlib import metadata          # versions without importing the packages (torch is slow to load)
+    wheels = {"scipy": ["scipy"], "cupy": ["cupy", "cupy-cuda12x", "cupy-cuda13x"], "torch": ["torch"],
+              "tqdm": ["tqdm"], "matplotlib": ["matplotlib"]}
+    for name, dists in wheels.items():
+        found = [d for d in dists if _installed_version(metadata, d)]
+        print(f"  {name} {_installed_version(metadata, found[0])}" if found else f"  {name}: not installed")
     return 0
+
+
+def _installed_version(metadata, dist):
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def build_parser():

@@ -7,7 +7,7 @@ error.
 
 Weight decay: the objective is  mean-batch loss + (λ/2) Σ‖W‖²  (gradient += λW), on
 dense weights only (no biases, no convolution kernels, as the paper says). The paper's
-λ = 1e-3 is the default; see README for the validation runs that chose each recipe.
+λ = 1e-3 is the default; see docs/baselines.md for the validation runs that chose each recipe.
 
 AE400-10: a 784-400-784 sigmoid autoencoder is first trained on the training images
 with binary cross-entropy (``pretrain_epochs``), its encoder copied into the classifier's
