@@ -13,7 +13,8 @@ for many examples at once, every step vectorised across the batch:
   interpolation;
 * scipy's stopping rules: ‖P(x − g) − x‖_∞ ≤ pgtol (1e-5), relative decrease
   ≤ ftol (2.2e-9), or maxiter;
-* converged examples leave the active set (the state arrays are compacted).
+* converged examples are written out at once and leave the active set; the state arrays
+  are compacted once a fifth of their rows have finished (each compaction copies them).
 
 Memory pairs of all examples share one circular slot index; an example whose pair
 is rejected (sᵀy ≤ ε·yᵀy) marks its slot empty (ρ = 0), which the recursion skips.
