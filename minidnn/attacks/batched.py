@@ -24,9 +24,8 @@ import time
 import numpy
 
 from .. import backend
-from .objective import AttackObjective, network_copy, validate_inputs
+from .objective import AttackObjective, network_copy, prepare_inputs
 from .result import AttackResult
-from .targets import UNTARGETED
 
 ARMIJO = 1e-4
 
@@ -40,11 +39,7 @@ def batched_lbfgs_attack(net, x, labels, targets, c, maxiter=200, memory=10, bat
     """
     module = backend.xp()
     dtype = numpy.dtype(dtype)
-    x_host = backend.to_numpy(x).astype(numpy.float64)
-    labels = backend.to_numpy(labels).astype(numpy.int64)
-    targets = numpy.asarray(targets, dtype=numpy.int64)
-    untargeted = bool((targets == UNTARGETED).all())
-    validate_inputs(x_host, labels, c, targets, untargeted, num_classes=int(net.output_shape_[0]))
+    x_host, labels, targets, untargeted = prepare_inputs(net, x, labels, targets, c)
     work_net = network_copy(net, dtype, module)
     t0 = time.perf_counter()
     adversarial = numpy.empty_like(x_host)

@@ -10,20 +10,15 @@ import numpy
 
 from .. import backend
 from .batched import _minimise
-from .objective import AttackObjective, network_copy, validate_inputs
+from .objective import AttackObjective, network_copy, prepare_inputs
 from .result import AttackResult
-from .targets import UNTARGETED
 
 
 def minimal_attack(net, x, labels, targets, c_init=1.0, steps=12, factor=10.0, maxiter=200, memory=10,
                    dtype="float64"):
     """Returns an AttackResult with per-example minimal adversarials (original kept where none found)."""
     module = backend.xp()
-    x_host = backend.to_numpy(x).astype(numpy.float64)
-    labels = backend.to_numpy(labels).astype(numpy.int64)
-    targets = numpy.asarray(targets, dtype=numpy.int64)
-    untargeted = bool((targets == UNTARGETED).all())
-    validate_inputs(x_host, labels, c_init, targets, untargeted, num_classes=int(net.output_shape_[0]))
+    x_host, labels, targets, untargeted = prepare_inputs(net, x, labels, targets, c_init)
     if not factor > 1:
         raise ValueError(f"the c search factor must be > 1, got {factor}")
     work = network_copy(net, dtype, module)

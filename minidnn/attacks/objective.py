@@ -7,10 +7,13 @@ probabilities) for the target label l. Untargeted: −L(x + r, y) pushes the tru
 class's loss up instead. Everything is per example: the value and gradient of row n
 depend on row n only, so one batched call serves one example or ten thousand.
 """
+import numpy
+
 from .. import backend
 from ..layers.activations import log_softmax
 from ..losses import SoftmaxCrossEntropy
 from ..networks import Sequential
+from .targets import UNTARGETED
 
 
 def validate_inputs(x, labels, c=None, targets=None, untargeted=False, num_classes=None):
@@ -37,6 +40,19 @@ def validate_inputs(x, labels, c=None, targets=None, untargeted=False, num_class
                              "(use untargeted=True to push the true class away instead)")
         if num_classes is not None and (int(targets.min()) < 0 or int(targets.max()) >= num_classes):
             raise ValueError(f"target labels must be in 0..{num_classes - 1}")
+
+
+def prepare_inputs(net, x, labels, targets, c):
+    """Host copies every attack starts from, checked: (x float64, labels int64, targets int64, untargeted).
+
+    Targets of −1 everywhere (``UNTARGETED``) mean an untargeted attack.
+    """
+    x = backend.to_numpy(x).astype(numpy.float64)
+    labels = backend.to_numpy(labels).astype(numpy.int64)
+    targets = numpy.asarray(targets, dtype=numpy.int64)
+    untargeted = bool((targets == UNTARGETED).all())
+    validate_inputs(x, labels, c, targets, untargeted, num_classes=int(net.output_shape_[0]))
+    return x, labels, targets, untargeted
 
 
 def network_copy(net, dtype=None, module=None):
@@ -77,9 +93,7 @@ class AttackObjective:
         r = x_adv - x0
         layers = self.net.layers[:self.end]
         with self.net.input_gradient_only():
-            z = x_adv
-            for layer in layers:
-                z = layer.forward(z)
+            z = self.net.forward(x_adv, end=self.end)
             logp = log_softmax(z)
             n = xp.arange(z.shape[0])
             ce = -logp[n, labels]                         # CE = −log softmax(z)[l], from logits

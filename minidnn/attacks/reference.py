@@ -15,9 +15,8 @@ import time
 import numpy
 
 from .. import backend
-from .objective import AttackObjective, network_copy, validate_inputs
+from .objective import AttackObjective, network_copy, prepare_inputs
 from .result import AttackResult
-from .targets import UNTARGETED
 
 
 def lbfgsb_attack(net, x, labels, targets, c, maxiter=200, memory=10, progress=False, net64=None):
@@ -26,11 +25,7 @@ def lbfgsb_attack(net, x, labels, targets, c, maxiter=200, memory=10, progress=F
     Returns an AttackResult whose meta keeps scipy's per-example messages.
     """
     from scipy.optimize import minimize   # scipy is an optional extra: imported only here
-    x = backend.to_numpy(x).astype(numpy.float64)
-    labels = backend.to_numpy(labels).astype(numpy.int64)
-    targets = numpy.asarray(targets, dtype=numpy.int64)
-    untargeted = bool((targets == UNTARGETED).all())
-    validate_inputs(x, labels, c, targets, untargeted, num_classes=int(net.output_shape_[0]))
+    x, labels, targets, untargeted = prepare_inputs(net, x, labels, targets, c)
     net64 = net64 or network_copy(net, numpy.float64, numpy)
     adversarial, iterations, converged, messages = numpy.empty_like(x), [], [], []
     t0 = time.perf_counter()

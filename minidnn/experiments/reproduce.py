@@ -68,7 +68,7 @@ class Run:
     # ---- models ------------------------------------------------------------------------------
     def model(self, model, variant="orig", seed=0, lam=None):
         """Train (or load, or resume) one model variant; returns (net, info)."""
-        key = f"{model}-{variant}" + (f"-l{lam:g}" if lam is not None else "") + f"-s{seed}"
+        key = _key(model, variant, seed, lam)
         path = os.path.join(self.dir, "models", key + ".npz")
         if os.path.exists(path):
             try:
@@ -97,7 +97,7 @@ class Run:
     def evaluate(self, model, variant="orig", seed=0, lam=None, attack=True):
         """Test error, and (attack=True) the protocol's c, adversarial error and mean distortion."""
         net, info = self.model(model, variant, seed, lam)
-        key = f"{model}-{variant}" + (f"-l{lam:g}" if lam is not None else "") + f"-s{seed}"
+        key = _key(model, variant, seed, lam)
         data = self.data(input_layout(net), seed)
         row = {"model": model, "variant": variant, "seed": seed, "lam": lam,
                "val_error": info.get("val_error"), "train_error": info.get("train_error"),
@@ -139,6 +139,11 @@ class Run:
         write_json(path, {"grid": list(grid), "limit_error": limit_error, "sweep": sweep, "chosen": chosen,
                           "rule": "largest λ whose validation error ≤ the paper's DCN test error"})
         return chosen
+
+
+def _key(model, variant, seed, lam):
+    """The name of one trained variant's artifacts, e.g. 'N100-100-10-dcn-l0.003-s1'."""
+    return f"{model}-{variant}" + (f"-l{lam:g}" if lam is not None else "") + f"-s{seed}"
 
 
 def _per_epoch(info):

@@ -1,7 +1,6 @@
 """2-D convolution (cross-correlation, as in every deep-learning library) via im2col."""
 import numpy
 
-from .. import backend
 from .base import Layer, init_rng, new_param
 from .im2col import col2im, im2col, output_size, pair
 

@@ -32,11 +32,12 @@ class Sequential:
         return shape
 
     # ---- forward and backward ------------------------------------------------------------
-    def forward(self, x, train=False):
+    def forward(self, x, train=False, end=None):
+        """Output of layers[:end] (all by default) for x: (N, *input_shape)."""
         if tuple(x.shape[1:]) != self.input_shape:
             raise ValueError(f"{self.describe()}: expected input (N, {', '.join(map(str, self.input_shape))}), "
                              f"got {tuple(x.shape)}")
-        for layer in self.layers:
+        for layer in self.layers[:end]:
             x = layer.forward(x, train=train)
         return x
 
@@ -73,12 +74,8 @@ class Sequential:
         Returns (loss value including penalties, the output the loss saw (logits if
         fused), ∂loss/∂x or None).
         """
-        if tuple(x.shape[1:]) != self.input_shape:
-            self.forward(x)          # raises the shape error
         end = self.fused_end(loss)
-        h = x
-        for layer in self.layers[:end]:
-            h = layer.forward(h, train=train)
+        h = self.forward(x, train=train, end=end)
         value = loss.forward(h, target)
         g = loss.backward()
         injections = {}

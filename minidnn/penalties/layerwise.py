@@ -31,7 +31,7 @@ from ..layers import Dense
 from .blocks import find_blocks
 
 
-def _derivatives(block, a=None):
+def _derivatives(block):
     """(d = φ'(a), d' = φ''(a) or None) from the activation layer's forward cache."""
     act, kind = block.act_layer, block.activation
     if kind == "relu":

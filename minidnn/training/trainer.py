@@ -34,10 +34,7 @@ def mean_loss(net, x, targets, loss, batch_size=1000):
     """Average of ``loss`` over a dataset, in evaluation mode (no noise)."""
     total = 0.0
     for i in range(0, x.shape[0], batch_size):
-        end = net.fused_end(loss)
-        h = x[i:i + batch_size]
-        for layer in net.layers[:end]:
-            h = layer.forward(h)
+        h = net.forward(x[i:i + batch_size], end=net.fused_end(loss))
         n = h.shape[0]
         total += float(loss.forward(h, targets[i:i + batch_size])) * (n if loss.reduction == "mean" else 1)
     return total / max(1, x.shape[0])
