@@ -16,7 +16,7 @@ setup(
         "plot": ["matplotlib"],
         "progress": ["tqdm"],
         "attacks": ["scipy"],
-        "test": ["pytest", "hypothesis", "scipy"],
+        "test": ["pytest", "hypothesis", "scipy", "matplotlib"],
     },
     entry_points={"console_scripts": ["minidnn=minidnn.cli:main"]},
 )

@@ -2,8 +2,10 @@
 
 Every artifact (trained models, c searches, adversarial sets, summaries) lives in one results
 directory, is written atomically, and is reused when present and valid; a run killed at any
-point resumes where it stopped. Stages implemented so far: table1 (baselines and their
-adversarial columns), table5 (Deep Contractive Networks vs originals), table6 (N200-200-10
+point resumes where it stopped. Stages, in order: table1 (baselines and their adversarial
+columns), table2 (Gaussian blur), figure1 (test-time noise injection), table3 (autoencoders
+trained on adversarials, stacked networks attacked again), figure2, table4 (denoising
+autoencoders), table5 (Deep Contractive Networks vs originals), figure3, table6 (N200-200-10
 under GN / DCN training, and the global penalty of Eq. 5).
 """
 import os
@@ -18,19 +20,30 @@ from ..checkpoint import CheckpointError, load_model
 from ..networks import build_model, input_layout, with_noise
 from ..penalties import GlobalContractive, LayerwiseContractive, input_jacobian_norms
 from ..training import classification_error
-from . import paper
+from ..attacks.result import AttackResult
+from . import figures, paper, recovery
 from .adversarial import protocol_eval, read_json, write_json
 from .baselines import RECIPES, mnist_splits, train_model
 
 MODES = {
     # full: the recipes as chosen on validation; the paper's protocol on the whole test set
     "full": {"limit": None, "epochs": None, "search_n": 1000, "eval_n": None, "seeds": (0, 1, 2),
-             "dcn_grid": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2), "global_grid": (1e-2, 3e-2, 1e-1, 3e-1, 1.0)},
+             "dcn_grid": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2), "global_grid": (1e-2, 3e-2, 1e-1, 3e-1, 1.0),
+             # Section 3 on a 2-core CPU: seeded subsets where the attacks would take hours (REPRODUCTION.md says so)
+             "train_adv_n": None, "train_adv_n_convnet": 5000, "val_adv_n": 1000,
+             "stacked_search_n": 300, "stacked_eval_n": 1000, "ae_epochs": None,
+             "blur_sigmas": (0.5, 1.0, 1.5, 2.0, 3.0), "noise_passes": 20, "noise_n_convnet": 2000,
+             "noise_sigmas": (0.0, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5),
+             "dae_sigmas": (0.1, 0.5), "dae_attack_sigmas": (0.1, 0.5)},
     # quick: every stage on reduced data, minutes on a CPU: the pipeline, not the numbers
     "quick": {"limit": 3000, "epochs": 2, "search_n": 60, "eval_n": 100, "seeds": (0,),
-              "dcn_grid": (1e-3, 1e-2), "global_grid": (0.1,)},
+              "dcn_grid": (1e-3, 1e-2), "global_grid": (0.1,),
+              "train_adv_n": 300, "train_adv_n_convnet": 200, "val_adv_n": 100,
+              "stacked_search_n": 60, "stacked_eval_n": 100, "ae_epochs": 2,
+              "blur_sigmas": (1.0,), "noise_passes": 20, "noise_n_convnet": None,
+              "noise_sigmas": (0.0, 0.1, 0.3), "dae_sigmas": (0.1, 0.5), "dae_attack_sigmas": (0.1,)},
 }
-STAGES = ("table1", "table5", "table6")
+STAGES = ("table1", "table2", "figure1", "table3", "figure2", "table4", "table5", "figure3", "table6")
 
 
 class Run:
@@ -64,6 +77,10 @@ class Run:
         if self.cfg["epochs"]:
             r = replace(r, epochs=self.cfg["epochs"], pretrain_epochs=min(r.pretrain_epochs, 1))
         return r
+
+    def ae_recipe(self):
+        from .recovery import AE_RECIPE
+        return replace(AE_RECIPE, epochs=self.cfg["ae_epochs"]) if self.cfg["ae_epochs"] else AE_RECIPE
 
     # ---- models ------------------------------------------------------------------------------
     def model(self, model, variant="orig", seed=0, lam=None):
@@ -152,10 +169,18 @@ def _per_epoch(info):
 
 
 # ---- the stages ----------------------------------------------------------------------------------
+def save_rows(run, name, rows):
+    """Write ``name``.json: these rows, plus the saved rows of models this run did not cover
+    (``--models`` runs one row of a table without losing the others). Returns all of them."""
+    path = os.path.join(run.dir, f"{name}.json")
+    kept = [r for r in read_json(path) or [] if isinstance(r, dict) and r.get("model") not in run.models]
+    merged = sorted(kept + rows, key=lambda r: paper.MODELS.index(r["model"]))     # stable: row order kept
+    write_json(path, merged)
+    return merged
+
+
 def table1(run):
-    rows = [run.evaluate(m) for m in run.models]
-    write_json(os.path.join(run.dir, "table1.json"), rows)
-    return rows
+    return save_rows(run, "table1", [run.evaluate(m) for m in run.models])
 
 
 def table5(run):
@@ -166,8 +191,7 @@ def table5(run):
         for seed in seeds:
             rows.append(run.evaluate(m, "orig", seed))
             rows.append(run.evaluate(m, "dcn", seed, lam))
-    write_json(os.path.join(run.dir, "table5.json"), rows)
-    return rows
+    return save_rows(run, "table5", rows)
 
 
 def table6(run):
@@ -187,13 +211,78 @@ def table6(run):
     return rows
 
 
-STAGE_FUNCTIONS = {"table1": table1, "table5": table5, "table6": table6}
+def _stage_rows(name, fn):
+    return lambda run: save_rows(run, name, fn(run))
+
+
+def _stage_json(name, fn):
+    def stage(run):
+        out = fn(run)
+        write_json(os.path.join(run.dir, f"{name}.json"), out)
+        return out
+    return stage
+
+
+def _figure(run, name, draw):
+    """Draw one PNG into the results directory; without matplotlib say so instead of failing."""
+    path = os.path.join(run.dir, name)
+    try:
+        draw(path)
+    except RuntimeError as exc:               # matplotlib missing: the numbers are still in the tables
+        run.log(f"{name} not drawn: {exc}")
+        return None
+    return path
+
+
+def figure1(run):
+    rows = save_rows(run, "figure1", recovery.figure1(run))
+    n_conv = {r["n"] for r in rows if r["model"] == "ConvNet"}
+    note = f"ConvNet: first {min(n_conv)} test images" if n_conv and run.cfg["noise_n_convnet"] else ""
+    _figure(run, "figure1.png", lambda path: figures.figure1_png(path, rows, note))
+    return rows
+
+
+def figure2(run):
+    """Original model vs autoencoder + model, the same test images (needs table3's attacks)."""
+    paths = []
+    for m in run.models:
+        stacked = os.path.join(run.dir, "attacks", f"recovery-AE-{m}+{m}", "adv-test.npz")
+        if not os.path.exists(stacked):
+            run.log(f"figure2: no stacked attack for {m} yet (run table3)")
+            continue
+        first, second = recovery.test_adversarials(run, m), AttackResult.load(stacked)
+        paths.append(_figure(run, f"figure2-{m}.png", lambda path: figures.side_by_side_png(
+            path, first, second, (m, "AE+" + m), title=f"Figure 2: {m} and the stacked autoencoder + {m}")))
+    return paths
+
+
+def figure3(run):
+    """Original model vs its DCN, the same test images (needs table5's attacks)."""
+    paths = []
+    for m in run.models:
+        saved = read_json(os.path.join(run.dir, f"lambda-{m}-dcn.json"))
+        dcn = saved and os.path.join(run.dir, "attacks", _key(m, "dcn", 0, saved["chosen"]), "adv-test.npz")
+        if not dcn or not os.path.exists(dcn):
+            run.log(f"figure3: no DCN attack for {m} yet (run table5)")
+            continue
+        first, second = recovery.test_adversarials(run, m), AttackResult.load(dcn)
+        paths.append(_figure(run, f"figure3-{m}.png", lambda path: figures.side_by_side_png(
+            path, first, second, (m, "DCN"), title=f"Figure 3: {m} and its Deep Contractive Network")))
+    return paths
+
+
+STAGE_FUNCTIONS = {"table1": table1, "table2": _stage_rows("table2", recovery.table2), "figure1": figure1,
+                   "table3": _stage_json("table3", recovery.table3), "figure2": figure2,
+                   "table4": _stage_rows("table4", recovery.table4), "table5": table5, "figure3": figure3,
+                   "table6": table6}
 
 
 def reproduce(results_dir, stages=STAGES, mode="full", data_dir=None, progress=True, models=None):
     """Run the stages (resuming from whatever ``results_dir`` holds), then write REPRODUCTION.md.
 
-    models: restrict tables 1 and 5 to these models (all four by default).
+    models: run the per-model stages for these models only (all four by default); rows of other
+    models already saved are kept. Table 3's cross-model table covers exactly these models; Table 6
+    is about N200-200-10 (and N100-100-10 for Eq. 5) whatever ``models`` says.
     """
     run = Run(results_dir, mode, data_dir, progress, models)
     results = {}
@@ -204,5 +293,7 @@ def reproduce(results_dir, stages=STAGES, mode="full", data_dir=None, progress=T
         results[stage] = run.timed(stage, lambda: STAGE_FUNCTIONS[stage](run))
     from .report import write_report
     path = write_report(run)
+    run.log("time per stage (this run and earlier ones in this folder): " +
+            ", ".join(f"{k} {run.timings[k]:.0f} s" for k in STAGES if k in run.timings))
     run.log(f"wrote {path}")
     return results

@@ -1,6 +1,7 @@
 """Layers: each a forward that caches what its backward needs, and a backward."""
 from .activations import ReLU, Sigmoid, Softmax, Tanh, log_softmax, softmax
 from .base import Layer, Parameter
+from .blur import GaussianBlur
 from .conv import Conv2D
 from .dense import Dense
 from .noise import GaussianNoise
@@ -8,7 +9,7 @@ from .pooling import MaxPool2D
 from .shape import Flatten, Reshape
 
 LAYER_TYPES = {cls.__name__: cls for cls in (
-    Dense, Conv2D, MaxPool2D, Flatten, Reshape, ReLU, Sigmoid, Tanh, Softmax, GaussianNoise)}
+    Dense, Conv2D, MaxPool2D, Flatten, Reshape, ReLU, Sigmoid, Tanh, Softmax, GaussianNoise, GaussianBlur)}
 
 
 def register_layer(cls):
@@ -27,5 +28,5 @@ def layer_from_spec(spec):
 
 
 __all__ = ["Layer", "Parameter", "Dense", "Conv2D", "MaxPool2D", "Flatten", "Reshape", "ReLU",
-           "Sigmoid", "Tanh", "Softmax", "GaussianNoise", "softmax", "log_softmax",
+           "Sigmoid", "Tanh", "Softmax", "GaussianNoise", "GaussianBlur", "softmax", "log_softmax",
            "LAYER_TYPES", "register_layer", "layer_from_spec"]

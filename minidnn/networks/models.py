@@ -47,6 +47,19 @@ def autoencoder(n_in=784, n_hidden=400, rng=None, name="AE400"):
                        Dense(n_hidden, n_in, rng=rng), Sigmoid()], (n_in,), name)
 
 
+def recovery_autoencoder(n_in=784, sizes=(256, 128, 256), rng=None, name="AE784-256-128-256-784"):
+    """The paper's Section 3.2/3.3 autoencoder, 784-256-128-256-784: ReLU hidden units (He init)
+    and a sigmoid output, trained with BinaryCrossEntropy on [0, 1] pixel targets. The paper gives
+    only the sizes; these activations are our choice."""
+    rng = init_rng(rng)
+    layers, width = [], n_in
+    for h in sizes:
+        layers += [Dense(width, h, init="he", rng=rng), ReLU()]
+        width = h
+    layers += [Dense(width, n_in, rng=rng), Sigmoid()]
+    return Sequential(layers, (n_in,), name)
+
+
 def convnet(sizes=CONVNET_SIZES, rng=None, name="ConvNet"):
     rng = init_rng(rng)
     c1, c2, f = sizes

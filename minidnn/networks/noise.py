@@ -43,3 +43,20 @@ def _feeds_weights(rest):
 def without_noise(net):
     """The network with every GaussianNoise layer removed (layers shared)."""
     return Sequential([l for l in net.layers if not isinstance(l, GaussianNoise)], net.input_shape, net.name)
+
+
+def noisy_predict_proba(net, x, sigma, where="input", passes=20, rng=None, batch_size=1000):
+    """Test-time noise injection (Section 3.1): p(x) = (1/P) Σ_{k=1..P} softmax(f(x; ε_k)),
+    the softmax probabilities of ``passes`` noisy forward passes averaged, ε_k ~ N(0, σ²) at the
+    input ('input', L1) or at the input and every hidden layer ('all', L*), drawn from ``rng``
+    (a seed or a Generator). σ = 0 is the noiseless prediction. Returns (N, classes)."""
+    if passes < 1:
+        raise ValueError(f"passes must be ≥ 1, got {passes}")
+    net = without_noise(net)
+    if sigma == 0:
+        return net.predict_proba(x, batch_size)
+    noisy = with_noise(net, sigma, where, at_test=True, rng=rng)
+    total = noisy.predict_proba(x, batch_size)
+    for _ in range(passes - 1):
+        total += noisy.predict_proba(x, batch_size)
+    return total / passes

@@ -6,13 +6,7 @@ import pytest
 
 from minidnn.experiments import reproduce as rp
 
-TINY = {"limit": 600, "epochs": 1, "search_n": 20, "eval_n": 20, "seeds": (0,),
-        "dcn_grid": (1e-3,), "global_grid": (0.1,)}
 
-
-@pytest.fixture
-def tiny_mode(monkeypatch):
-    monkeypatch.setitem(rp.MODES, "quick", TINY)
 
 
 def test_table1_and_table5_then_a_rerun_reuses_everything(tmp_path, mnist_dir, tiny_mode):
@@ -22,7 +16,7 @@ def test_table1_and_table5_then_a_rerun_reuses_everything(tmp_path, mnist_dir, t
     report = open(os.path.join(out, "REPRODUCTION.md")).read()
     assert "quick mode" in report and "## Table 1" in report and "## Table 5" in report
     row = first["table1"][0]
-    assert row["model"] == "N100-100-10" and 0 <= row["test_error"] <= 1 and row["n"] == TINY["eval_n"]
+    assert row["model"] == "N100-100-10" and 0 <= row["test_error"] <= 1 and row["n"] == tiny_mode["eval_n"]
     assert row["c"] > 0 and 0 <= row["error_rate"] <= 1
     variants = sorted(r["variant"] for r in first["table5"])
     assert variants == ["dcn", "orig"]
@@ -55,3 +49,13 @@ def test_unknown_stage_and_model_are_refused(tmp_path):
         rp.reproduce(str(tmp_path), ["table1"], mode="quick", models=["LeNet"])
     with pytest.raises(ValueError, match="unknown stage"):
         rp.reproduce(str(tmp_path), ["table9"], mode="quick")
+
+
+def test_a_run_for_one_model_keeps_the_rows_of_the_others(tmp_path, mnist_dir, tiny_mode):
+    out = str(tmp_path / "results")
+    rp.reproduce(out, ["table1"], mode="quick", data_dir=mnist_dir, progress=False, models=["N200-200-10"])
+    rp.reproduce(out, ["table1"], mode="quick", data_dir=mnist_dir, progress=False, models=["N100-100-10"])
+    rows = json.load(open(os.path.join(out, "table1.json")))
+    assert [r["model"] for r in rows] == ["N100-100-10", "N200-200-10"]     # the paper's order
+    report = open(os.path.join(out, "REPRODUCTION.md")).read()
+    assert "| N100-100-10 |" in report and "| N200-200-10 |" in report

@@ -1,0 +1,87 @@
+"""Section 3 of the paper on a tiny slice of MNIST: blur, noise injection, the autoencoders and the
+stacked networks, end to end; an interrupted autoencoder training resumes to the same tables."""
+import json
+import os
+
+import numpy
+import pytest
+
+import minidnn
+from minidnn.attacks.batched import batched_lbfgs_attack
+from minidnn.experiments import reproduce as rp
+from minidnn.gradcheck import check_network
+from minidnn.losses import SoftmaxCrossEntropy
+from minidnn.networks import mlp, recovery_autoencoder, stack
+from minidnn.training import Trainer
+
+SECTION3 = ["table2", "figure1", "table3", "figure2", "table4"]
+
+
+
+def tables(out):
+    return {s: json.load(open(os.path.join(out, f"{s}.json"))) for s in ("table2", "figure1", "table3", "table4")}
+
+
+def test_section3_end_to_end_and_a_resume_after_an_interrupted_autoencoder(tmp_path, mnist_dir, tiny_mode,
+                                                                           monkeypatch):
+    pytest.importorskip("matplotlib")        # the figures; the test extra installs it
+    whole = str(tmp_path / "whole")
+    rp.reproduce(whole, SECTION3, mode="quick", data_dir=mnist_dir, progress=False, models=["N100-100-10"])
+    report = open(os.path.join(whole, "REPRODUCTION.md")).read()
+    for heading in ("## Table 2", "## Figure 1", "## Table 3", "## Table 4", "## The paper's findings, checked"):
+        assert heading in report
+    assert os.path.getsize(os.path.join(whole, "figure1.png")) > 1000
+    assert os.path.getsize(os.path.join(whole, "figure2-N100-100-10.png")) > 1000
+    got = tables(whole)
+    assert {(r["size"], r["rule"]) for r in got["table2"]} >= {(1, True), (5, True), (11, True)}
+    assert [c["ae"] for c in got["table3"]["cells"]] == ["N100-100-10"]
+    stacked = got["table3"]["stacked"][0]
+    assert stacked["n"] == tiny_mode["stacked_eval_n"] and stacked["c"] > 0
+    assert got["table4"][0]["sigma"] == 0.1 and "stacked_mean_distortion" in got["table4"][0]
+
+    # The same run, killed after the first epoch of each autoencoder, then started again.
+    interrupted = str(tmp_path / "interrupted")
+    seen = set()
+    real_write_log = Trainer._write_log
+
+    def killed_after_first_epoch(self):
+        real_write_log(self)
+        name = os.path.basename(self.checkpoint or "")
+        if name.startswith(("recovery-AE", "DAE")) and name not in seen:
+            seen.add(name)
+            raise KeyboardInterrupt(name)
+
+    monkeypatch.setattr(Trainer, "_write_log", killed_after_first_epoch)
+    for _ in range(3):
+        try:
+            rp.reproduce(interrupted, SECTION3, mode="quick", data_dir=mnist_dir, progress=False,
+                         models=["N100-100-10"])
+            break
+        except KeyboardInterrupt:
+            pass
+    assert seen == {"recovery-AE-N100-100-10.npz", "DAE-s0.1.npz"}
+    assert tables(interrupted) == got
+
+
+def test_the_stacked_autoencoder_and_classifier_passes_a_gradient_check_end_to_end():
+    ae = recovery_autoencoder(n_in=16, sizes=(8, 4, 8), rng=0)
+    net = stack(ae, mlp([6], "relu", n_in=16, n_out=3, rng=1))
+    x = numpy.random.default_rng(2).random((5, 16))
+    with minidnn.use_dtype("float64"):
+        net.astype("float64")
+        check_network(net, x, numpy.array([0, 1, 2, 0, 1]), SoftmaxCrossEntropy()).assert_ok()
+
+
+def test_an_attack_on_the_stacked_network_keeps_the_box():
+    ae = recovery_autoencoder(n_in=16, sizes=(8, 4, 8), rng=0)
+    net = stack(ae, mlp([6], "sigmoid", n_in=16, n_out=3, rng=1))
+    rng = numpy.random.default_rng(3)
+    x = rng.random((12, 16)).astype(numpy.float32)
+    x[:, :8] = rng.integers(0, 2, (12, 8))           # half the pixels on the box's faces, like MNIST's
+    labels = net.predict(x)
+    result = batched_lbfgs_attack(net, x, labels, (labels + 1) % 3, c=0.001, progress=False)
+    assert result.adversarial.min() >= 0.0 and result.adversarial.max() <= 1.0
+    # (a random 4-unit ReLU bottleneck is dead, so the gradient zero, for some inputs)
+    assert (result.l2 > 0).mean() >= 0.5
+    at_faces = (result.adversarial == 0) | (result.adversarial == 1)
+    assert at_faces.sum() > 0
