@@ -39,8 +39,9 @@ def protocol_eval(net, data, out_dir, seed=0, search_n=1000, threshold=0.995, ev
     summary = read_json(summary_path)
     key = {"seed": seed, "search_n": search_n, "threshold": threshold, "eval_n": eval_n, "method": method,
            "weights_sha1": fingerprint}
-    if summary and all(summary.get(k) == v for k, v in key.items()):
-        return summary
+    adv_path = os.path.join(out_dir, "adv-test.npz")
+    if summary and all(summary.get(k) == v for k, v in key.items()) and os.path.exists(adv_path):
+        return summary                 # (the adversarial set is not in git: a fresh checkout rebuilds it)
     t0 = time.perf_counter()
     search_file = os.path.join(out_dir, "c-search.json")
     search = read_json(search_file)
@@ -60,7 +61,7 @@ def protocol_eval(net, data, out_dir, seed=0, search_n=1000, threshold=0.995, ev
     result = attack_dataset(net, x, y, targets, c, method, partial_dir=os.path.join(out_dir, "chunks"),
                             progress=progress, **options)
     result.meta.update(key)
-    result.save(os.path.join(out_dir, "adv-test.npz"))
+    result.save(adv_path)
     summary = {**key, "c": c, "trace": search["trace"], "n": len(y), "error_rate": result.error_rate,
                "mean_distortion": result.mean_distortion, "target_hit_rate": float(result.hit_target.mean()),
                "search_seconds": search["seconds"], "attack_seconds": time.perf_counter() - t1}

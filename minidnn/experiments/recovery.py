@@ -10,13 +10,15 @@ models) and writes its artifacts atomically there, reusing them when present:
   with Gaussian corruption σ (Table 4), in models/;
 - new adversarials against each stacked network (autoencoder + model), with the protocol's own c.
 """
+import json
 import os
+from dataclasses import asdict
 
 import numpy
 
 from .. import backend
 from ..attacks.result import AttackResult
-from ..attacks.run import attack_dataset
+from ..attacks.run import attack_dataset, weights_fingerprint
 from ..attacks.targets import choose_targets
 from ..checkpoint import CheckpointError, load_model
 from ..data import subset
@@ -34,11 +36,12 @@ AE_RECIPE = Recipe(optimizer="adam", lr=1e-3, epochs=20, batch_size=128, weight_
 
 
 def host(a):
+    """A backend array as a NumPy array (labels from AttackResults are on the host)."""
     return backend.to_numpy(a)
 
 
 # ---- adversarial sets ------------------------------------------------------------------------
-def test_adversarials(run, model):
+def adversarial_test_set(run, model):
     """The original model's adversarial test set from Table 1's protocol (AttackResult)."""
     run.evaluate(model)                                   # makes it if absent
     return AttackResult.load(os.path.join(run.dir, "attacks", f"{model}-orig-s0", "adv-test.npz"))
@@ -51,10 +54,7 @@ def split_adversarials(run, model, split):
     c = run.evaluate(model)["c"]
     data = run.data(input_layout(net))
     x, y = data[f"x_{split}"], data[f"y_{split}"]
-    limit = run.cfg["train_adv_n"] if split == "train" else run.cfg["val_adv_n"]
-    if model == "ConvNet" and split == "train" and run.cfg.get("train_adv_n_convnet"):
-        limit = run.cfg["train_adv_n_convnet"]
-    rows = subset(len(y), min(limit or len(y), len(y)), seed=3)
+    rows = subset(len(y), min(_adv_count(run, model, split) or len(y), len(y)), seed=3)
     xs, ys = x[rows], y[rows]
     targets = choose_targets(net, xs, ys, "random", rng=numpy.random.default_rng(3))
     out = os.path.join(run.dir, "attacks", f"{model}-orig-s0", f"chunks-{split}")
@@ -62,24 +62,46 @@ def split_adversarials(run, model, split):
     return attack_dataset(net, xs, ys, targets, c, partial_dir=out, progress=run.progress)
 
 
+def _adv_count(run, model, split):
+    """How many images of ``split`` are attacked for the autoencoders (None: all)."""
+    if split == "val":
+        return run.cfg["val_adv_n"]
+    if model == "ConvNet" and run.cfg.get("train_adv_n_convnet"):
+        return run.cfg["train_adv_n_convnet"]
+    return run.cfg["train_adv_n"]
+
+
 # ---- autoencoders ----------------------------------------------------------------------------
-def train_autoencoder(run, name, x_in, x_out, xv_in, xv_out, corruption=None, seed=0):
+def train_autoencoder(run, name, make_pairs, key, corruption=None, seed=0):
     """Train (or load, or resume) a 784-256-128-256-784 autoencoder on pairs x_in → x_out with
-    binary cross-entropy; corruption σ adds N(0, σ²) input noise in training (a denoising AE).
-    Returns the noiseless network."""
+    binary cross-entropy; ``corruption`` σ adds N(0, σ²) input noise in training (a denoising AE).
+
+    make_pairs() -> (x_in, x_out, xv_in, xv_out): (N, 784) training and validation pairs, called
+    only when the autoencoder has to be trained. key: what the pairs were made from (classifier
+    weights, counts); a saved autoencoder, finished or not, is used only if its key and recipe
+    match, otherwise it is trained again. Validation loss is measured without corruption: the
+    epoch kept is the one that reconstructs clean validation images best. Returns the noiseless
+    network.
+    """
     path = os.path.join(run.dir, "models", name + ".npz")
+    recipe = run.ae_recipe()
+    key = {**key, "corruption": corruption, "seed": seed, "recipe": asdict(recipe)}
     if os.path.exists(path):
         try:
             net, meta, _ = load_model(path, return_all=True)
-            if meta.get("metadata", {}).get("finished"):
+            saved = meta.get("metadata", {})
+            if saved.get("key") != json.loads(json.dumps(key)):
+                run.log(f"{path} was made from other data or settings: training it again")
+                os.remove(path)
+            elif saved.get("finished"):
                 return without_noise(net)
         except CheckpointError:
-            pass
-    recipe = run.ae_recipe()
+            pass                                  # unreadable: the trainer below starts it again
+    x_in, x_out, xv_in, xv_out = make_pairs()
     net = recovery_autoencoder(rng=seed)
     if corruption:
         net = with_noise(net, corruption, "input", rng=seed + 2)
-    info = {"autoencoder": name, "corruption": corruption, "recipe": recipe.__dict__, "n_pairs": int(len(x_in))}
+    info = {"autoencoder": name, "key": key, "n_pairs": int(len(x_in))}
     optimizer = make_optimizer(recipe.optimizer, net.named_params(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     trainer = Trainer(net, optimizer, loss=BinaryCrossEntropy(), batch_size=recipe.batch_size, seed=seed,
                       schedule=make_schedule(recipe.schedule, recipe.epochs), metric="loss", checkpoint=path,
@@ -93,26 +115,35 @@ def train_autoencoder(run, name, x_in, x_out, xv_in, xv_out, corruption=None, se
 
 
 def flat(a):
+    """(N, ...) → (N, 784): the autoencoders take flat images whatever the model's layout."""
     return a.reshape(a.shape[0], -1)
 
 
 def recovery_autoencoder_for(run, model):
     """Table 3's autoencoder for ``model``: its training adversarials → originals, clean → clean."""
-    xp = backend.xp()
-    tr, va = split_adversarials(run, model, "train"), split_adversarials(run, model, "val")
-    clean = run.data("flat")
-    x_in = xp.concatenate([xp.asarray(flat(tr.adversarial)), clean["x_train"]])
-    x_out = xp.concatenate([xp.asarray(flat(tr.original)), clean["x_train"]])
-    xv_in = xp.concatenate([xp.asarray(flat(va.adversarial)), clean["x_val"]])
-    xv_out = xp.concatenate([xp.asarray(flat(va.original)), clean["x_val"]])
-    return train_autoencoder(run, f"recovery-AE-{model}", x_in, x_out, xv_in, xv_out)
+    net, _ = run.model(model)
+
+    def pairs():
+        xp = backend.xp()
+        tr, va = split_adversarials(run, model, "train"), split_adversarials(run, model, "val")
+        clean = run.data("flat")
+        return (xp.concatenate([xp.asarray(flat(tr.adversarial)), clean["x_train"]]),
+                xp.concatenate([xp.asarray(flat(tr.original)), clean["x_train"]]),
+                xp.concatenate([xp.asarray(flat(va.adversarial)), clean["x_val"]]),
+                xp.concatenate([xp.asarray(flat(va.original)), clean["x_val"]]))
+
+    key = {"classifier_sha1": weights_fingerprint(net), "c": run.evaluate(model)["c"],
+           "n_train_adv": _adv_count(run, model, "train"), "n_val_adv": _adv_count(run, model, "val"),
+           "limit": run.cfg["limit"]}
+    return train_autoencoder(run, f"recovery-AE-{model}", pairs, key)
 
 
 def denoising_autoencoder(run, sigma):
     """Table 4's standard DAE: clean images with N(0, σ²) corruption → clean, no adversarials."""
-    clean = run.data("flat")
-    return train_autoencoder(run, f"DAE-s{sigma:g}", clean["x_train"], clean["x_train"], clean["x_val"],
-                             clean["x_val"], corruption=sigma)
+    def pairs():
+        clean = run.data("flat")
+        return clean["x_train"], clean["x_train"], clean["x_val"], clean["x_val"]
+    return train_autoencoder(run, f"DAE-s{sigma:g}", pairs, {"limit": run.cfg["limit"]}, corruption=sigma)
 
 
 def denoised_error(ae, net, adv):
@@ -143,7 +174,7 @@ def table2(run):
     for m in run.models:
         net, _ = run.model(m)
         data = run.data(input_layout(net))
-        adv = test_adversarials(run, m)
+        adv = adversarial_test_set(run, m)
         x_adv = backend.as_array(adv.adversarial.reshape((len(adv),) + tuple(net.input_shape)))
         n = len(adv)
         for size, sigma in [(1, None), (5, None), (11, None)] + [(s, g) for s in (5, 11) for g in run.cfg["blur_sigmas"]]:
@@ -162,7 +193,7 @@ def figure1(run):
     for m in run.models:
         net, _ = run.model(m)
         data = run.data(input_layout(net))
-        adv = test_adversarials(run, m)
+        adv = adversarial_test_set(run, m)
         n = len(adv)
         if m == "ConvNet" and run.cfg.get("noise_n_convnet"):
             n = min(n, run.cfg["noise_n_convnet"])
@@ -188,7 +219,7 @@ def table3(run):
         for row_model in run.models:
             net, _ = run.model(row_model)
             cells.append({"ae": col, "model": row_model,
-                          "error": denoised_error(ae, net, test_adversarials(run, row_model))})
+                          "error": denoised_error(ae, net, adversarial_test_set(run, row_model))})
         stacked.append({"ae": col, "model": col, **stacked_attack(run, ae, f"recovery-AE-{col}", col)})
     return {"cells": cells, "stacked": stacked}
 
@@ -201,7 +232,7 @@ def table4(run):
         dae = denoising_autoencoder(run, sigma)
         for m in run.models:
             net, _ = run.model(m)
-            row = {"sigma": sigma, "model": m, "error": denoised_error(dae, net, test_adversarials(run, m))}
+            row = {"sigma": sigma, "model": m, "error": denoised_error(dae, net, adversarial_test_set(run, m))}
             if sigma in run.cfg["dae_attack_sigmas"]:
                 row.update({"stacked_" + k: v for k, v in stacked_attack(run, dae, f"DAE-s{sigma:g}", m).items()})
             rows.append(row)

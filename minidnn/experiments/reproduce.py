@@ -38,8 +38,8 @@ MODES = {
     # quick: every stage on reduced data, minutes on a CPU: the pipeline, not the numbers
     "quick": {"limit": 3000, "epochs": 2, "search_n": 60, "eval_n": 100, "seeds": (0,),
               "dcn_grid": (1e-3, 1e-2), "global_grid": (0.1,),
-              "train_adv_n": 300, "train_adv_n_convnet": 200, "val_adv_n": 100,
-              "stacked_search_n": 60, "stacked_eval_n": 100, "ae_epochs": 2,
+              "train_adv_n": 300, "train_adv_n_convnet": 150, "val_adv_n": 100,
+              "stacked_search_n": 40, "stacked_eval_n": 60, "ae_epochs": 15,
               "blur_sigmas": (1.0,), "noise_passes": 20, "noise_n_convnet": None,
               "noise_sigmas": (0.0, 0.1, 0.3), "dae_sigmas": (0.1, 0.5), "dae_attack_sigmas": (0.1,)},
 }
@@ -58,7 +58,7 @@ class Run:
         self.dir, self.mode, self.cfg = results_dir, mode, MODES[mode]
         self.models = [m for m in paper.MODELS if not models or m in models]
         self.data_dir, self.progress = data_dir, progress
-        self._data = {}
+        self._data, self._rows = {}, {}
         self.timings = read_json(os.path.join(results_dir, "timings.json")) or {}
         os.makedirs(results_dir, exist_ok=True)
 
@@ -112,7 +112,14 @@ class Run:
         return net, info
 
     def evaluate(self, model, variant="orig", seed=0, lam=None, attack=True):
-        """Test error, and (attack=True) the protocol's c, adversarial error and mean distortion."""
+        """Test error, and (attack=True) the protocol's c, adversarial error and mean distortion
+        (computed once per run: later calls return the same row)."""
+        memo = (model, variant, seed, lam, attack)
+        if memo not in self._rows:
+            self._rows[memo] = self._evaluate(model, variant, seed, lam, attack)
+        return dict(self._rows[memo])
+
+    def _evaluate(self, model, variant, seed, lam, attack):
         net, info = self.model(model, variant, seed, lam)
         key = _key(model, variant, seed, lam)
         data = self.data(input_layout(net), seed)
@@ -142,15 +149,18 @@ class Run:
 
     # ---- λ chosen on validation -----------------------------------------------------------------
     def choose_lambda(self, model, variant, grid, limit_error):
-        """The largest λ on the grid whose validation error stays ≤ limit_error (seed 0)."""
+        """The largest λ on the grid whose validation error stays ≤ limit_error (seed 0); λs below
+        it are not trained (if none passes, the smallest λ, all trained)."""
         path = os.path.join(self.dir, f"lambda-{model}-{variant}.json")
         saved = read_json(path)
         if saved and saved.get("grid") == list(grid) and saved.get("limit_error") == limit_error:
             return saved["chosen"]
         sweep = []
-        for lam in grid:
+        for lam in sorted(grid, reverse=True):       # largest first: the first that passes is the answer
             _, info = self.model(model, variant, 0, lam)
             sweep.append({"lam": lam, "val_error": info["val_error"]})
+            if info["val_error"] <= limit_error:
+                break
         ok = [s["lam"] for s in sweep if s["val_error"] <= limit_error]
         chosen = max(ok) if ok else min(grid)
         write_json(path, {"grid": list(grid), "limit_error": limit_error, "sweep": sweep, "chosen": chosen,
@@ -250,7 +260,7 @@ def figure2(run):
         if not os.path.exists(stacked):
             run.log(f"figure2: no stacked attack for {m} yet (run table3)")
             continue
-        first, second = recovery.test_adversarials(run, m), AttackResult.load(stacked)
+        first, second = recovery.adversarial_test_set(run, m), AttackResult.load(stacked)
         paths.append(_figure(run, f"figure2-{m}.png", lambda path: figures.side_by_side_png(
             path, first, second, (m, "AE+" + m), title=f"Figure 2: {m} and the stacked autoencoder + {m}")))
     return paths
@@ -265,7 +275,7 @@ def figure3(run):
         if not dcn or not os.path.exists(dcn):
             run.log(f"figure3: no DCN attack for {m} yet (run table5)")
             continue
-        first, second = recovery.test_adversarials(run, m), AttackResult.load(dcn)
+        first, second = recovery.adversarial_test_set(run, m), AttackResult.load(dcn)
         paths.append(_figure(run, f"figure3-{m}.png", lambda path: figures.side_by_side_png(
             path, first, second, (m, "DCN"), title=f"Figure 3: {m} and its Deep Contractive Network")))
     return paths
