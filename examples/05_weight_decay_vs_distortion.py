@@ -15,6 +15,7 @@ often, as the paper's do. Output goes to examples_output/weight_decay/ and is re
 import os
 from dataclasses import replace
 
+from minidnn import backend
 from minidnn.attacks.result import AttackResult
 from minidnn.networks import blurred
 
@@ -34,7 +35,8 @@ def main():
                                     out=os.path.join(OUT, name + ".npz"), progress=False)
             s = protocol_eval(net, data, os.path.join(OUT, name), search_n=500, eval_n=1000, progress=False)
             adv = AttackResult.load(os.path.join(OUT, name, "adv-test.npz"))
-            blur = [100 * (blurred(net, size).predict(adv.adversarial) != adv.label).mean() for size in (5, 11)]
+            x_adv = backend.as_array(adv.adversarial)
+            blur = [100 * (backend.to_numpy(blurred(net, size).predict(x_adv)) != adv.label).mean() for size in (5, 11)]
             print(f"{model:<13}{lam:>8g}{100 * info['val_error']:>8.2f}%{s['c']:>8.3f}"
                   f"{100 * s['error_rate']:>8.1f}%{s['mean_distortion']:>12.4f}{blur[0]:>7.1f}%{blur[1]:>7.1f}%",
                   flush=True)

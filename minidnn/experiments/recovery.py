@@ -166,6 +166,14 @@ def stacked_attack(run, ae, ae_name, model):
             **{k: summary[k] for k in ("c", "error_rate", "mean_distortion", "n")}}
 
 
+def original_on_first(run, model, n):
+    """Table 1's attack on ``model`` restricted to the first n test images (the ones the stacked
+    networks are attacked on): (error rate, mean distortion over its successes)."""
+    adv = adversarial_test_set(run, model)
+    ok = adv.success[:n]
+    return float(ok.mean()), float(adv.distortion[:n][ok].mean()) if ok.any() else float("nan")
+
+
 # ---- the stages ----------------------------------------------------------------------------------
 def table2(run):
     """Gaussian blur in front of each original model: clean and adversarial test error by kernel

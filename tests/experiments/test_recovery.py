@@ -26,7 +26,8 @@ def test_section3_end_to_end_and_a_resume_after_an_interrupted_autoencoder(tmp_p
                                                                            monkeypatch):
     pytest.importorskip("matplotlib")        # the figures; the test extra installs it
     whole = str(tmp_path / "whole")
-    rp.reproduce(whole, SECTION3, mode="quick", data_dir=mnist_dir, progress=False, models=["N100-100-10"])
+    rp.reproduce(whole, ["table1"] + SECTION3, mode="quick", data_dir=mnist_dir, progress=False,
+                 models=["N100-100-10"])
     report = open(os.path.join(whole, "REPRODUCTION.md")).read()
     for heading in ("## Table 2", "## Figure 1", "## Table 3", "## Table 4", "## The paper's findings, checked"):
         assert heading in report
@@ -38,6 +39,12 @@ def test_section3_end_to_end_and_a_resume_after_an_interrupted_autoencoder(tmp_p
     stacked = got["table3"]["stacked"][0]
     assert stacked["n"] == tiny_mode["stacked_eval_n"] and stacked["c"] > 0
     assert got["table4"][0]["sigma"] == 0.1 and "stacked_mean_distortion" in got["table4"][0]
+    # the same images, the same models: no blur and no noise give Table 1's numbers back
+    t1 = json.load(open(os.path.join(whole, "table1.json")))[0]
+    size1 = next(r for r in got["table2"] if r["size"] == 1)
+    assert size1["clean_error"] == t1["test_error"] and size1["adv_error"] == t1["error_rate"]
+    for r in (r for r in got["figure1"] if r["sigma"] == 0):
+        assert r["adv_error"] == t1["error_rate"]
 
     # The same run, killed after the first epoch of each autoencoder, then started again.
     interrupted = str(tmp_path / "interrupted")
@@ -61,6 +68,20 @@ def test_section3_end_to_end_and_a_resume_after_an_interrupted_autoencoder(tmp_p
             pass
     assert seen == {"recovery-AE-N100-100-10.npz", "DAE-s0.1.npz"}
     assert tables(interrupted) == got
+
+
+def test_denoised_error_feeds_flat_reconstructions_to_an_image_model():
+    """A ConvNet's adversarials are (N, 1, 28, 28); the autoencoder is flat; the error is the model's."""
+    from minidnn.attacks.result import AttackResult
+    from minidnn.experiments.recovery import denoised_error
+    from minidnn.networks import build_model
+    rng = numpy.random.default_rng(5)
+    images = rng.random((6, 1, 28, 28)).astype(numpy.float32)
+    convnet, ae = build_model("ConvNet", rng=0), recovery_autoencoder(rng=1)
+    labels = numpy.arange(6) % 10
+    adv = AttackResult.from_arrays(images, images, labels, labels, labels, numpy.zeros(6, int), numpy.ones(6, bool))
+    expected = (convnet.predict(ae.predict_logits(images.reshape(6, 784)).reshape(6, 1, 28, 28)) != labels).mean()
+    assert denoised_error(ae, convnet, adv) == expected
 
 
 def test_the_stacked_autoencoder_and_classifier_passes_a_gradient_check_end_to_end():

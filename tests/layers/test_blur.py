@@ -97,7 +97,11 @@ def test_blurred_network_classifies_blurred_images_and_checks_end_to_end():
 
 
 def test_blurred_convnet_keeps_image_inputs_and_round_trips_through_a_spec():
-    net = blurred(build_model("ConvNet", rng=0), 11)
+    convnet = build_model("ConvNet", rng=0)
+    net = blurred(convnet, 11)
     assert tuple(net.input_shape) == (1, 28, 28)
+    x = numpy.random.default_rng(4).random((3, 1, 28, 28)).astype(numpy.float32)
+    by_hand = convnet.predict_logits(direct_blur(x, two_d_kernel(11, 2.0)).astype(numpy.float32))
+    numpy.testing.assert_allclose(net.predict_logits(x), by_hand, rtol=1e-4, atol=1e-5)
     again = type(net).from_spec(net.spec())
     assert isinstance(again.layers[0], GaussianBlur) and again.layers[0].sigma == pytest.approx(2.0)

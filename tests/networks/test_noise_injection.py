@@ -47,11 +47,13 @@ def test_lstar_noise_reaches_every_convnet_feature_map():
 
 
 def test_noise_layers_already_in_the_network_are_replaced_not_added(net_and_x):
+    """A network trained with noise gets the requested test-time noise only, not its own on top."""
     net, x = net_and_x
-    trained_with_noise = with_noise(net, 0.5, "input", rng=0)
-    a = noisy_predict_proba(trained_with_noise, x, 0.0, "input")
-    numpy.testing.assert_array_equal(a, net.predict_proba(x))
+    trained_with_noise = with_noise(net, 0.5, "input", at_test=True, rng=0)
     assert any(isinstance(l, GaussianNoise) for l in trained_with_noise.layers)
+    numpy.testing.assert_array_equal(noisy_predict_proba(trained_with_noise, x, 0.2, "input", rng=4),
+                                     noisy_predict_proba(net, x, 0.2, "input", rng=4))
+    numpy.testing.assert_array_equal(noisy_predict_proba(trained_with_noise, x, 0.0), net.predict_proba(x))
 
 
 def test_passes_must_be_positive(net_and_x):
