@@ -160,10 +160,23 @@ def stacked_attack(run, ae, ae_name, model):
     stacked = stack(ae, net, name=f"{ae_name}+{model}")
     data = run.data("flat")
     n = run.cfg["stacked_eval_n"]
-    summary = protocol_eval(stacked, data, os.path.join(run.dir, "attacks", f"{ae_name}+{model}"), seed=0,
-                            search_n=run.cfg["stacked_search_n"], eval_n=n, progress=run.progress)
+    out_dir = os.path.join(run.dir, "attacks", f"{ae_name}+{model}")
+    summary = protocol_eval(stacked, data, out_dir, seed=0, search_n=run.cfg["stacked_search_n"], eval_n=n,
+                            progress=run.progress)
     return {"clean_error": classification_error(stacked, data["x_test"], data["y_test"]),
+            "ae_gain": autoencoder_gain(ae, AttackResult.load(os.path.join(out_dir, "adv-test.npz"))),
             **{k: summary[k] for k in ("c", "error_rate", "mean_distortion", "n")}}
+
+
+def autoencoder_gain(ae, adv):
+    """Mean over the successful adversarials of RMS(ae(x') − ae(x)) / RMS(x' − x): how much the
+    autoencoder amplifies the perturbation that fools the stacked network (1 = passes it on as is)."""
+    ok = adv.success & (adv.distortion > 0)
+    if not ok.any():
+        return float("nan")
+    x, x_adv = backend.as_array(flat(adv.original[ok])), backend.as_array(flat(adv.adversarial[ok]))
+    out = host(ae.predict_logits(x_adv) - ae.predict_logits(x)).astype(numpy.float64)
+    return float((numpy.sqrt((out ** 2).mean(axis=1)) / adv.distortion[ok]).mean())
 
 
 def original_on_first(run, model, n):

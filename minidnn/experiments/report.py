@@ -170,6 +170,9 @@ def table3_md(t3):
     out.append("| mean adv. distortion, stacked | " + " | ".join(
         f"{_mark(stacked[c]['mean_distortion'], paper.TABLE3['stacked_distortion'][c], '{:.3f}')} / "
         f"{paper.TABLE3['stacked_distortion'][c]}" if c in stacked else "–" for c in cols) + " |")
+    if all("ae_gain" in stacked[c] for c in stacked):
+        out.append("| autoencoder gain on those adversarials | " + " | ".join(
+            f"{stacked[c]['ae_gain']:.1f}" if c in stacked else "–" for c in cols) + " |")
     out.append("| stacked: c / adv. error % / n attacked | " + " | ".join(
         f"{stacked[c]['c']:.3g} / {100 * stacked[c]['error_rate']:.1f} / {stacked[c]['n']}" if c in stacked else "–"
         for c in cols) + " |")
@@ -189,8 +192,9 @@ def table4_md(rows):
         out.append(f"| DAE, σ = {sigma:g} | " + " | ".join(
             f"{_mark(100 * got[m]['error'], p.get(m))} / {p.get(m, '–')}" if m in got else "–" for m in cols) + " |")
         if any("stacked_mean_distortion" in got[m] for m in got):
-            out.append(f"| stacked DAE σ = {sigma:g}: clean err % / distortion | " + " | ".join(
-                f"{100 * got[m]['stacked_clean_error']:.2f} / {got[m]['stacked_mean_distortion']:.3f}"
+            out.append(f"| stacked DAE σ = {sigma:g}: clean err % / distortion / adv. err % / AE gain | " + " | ".join(
+                f"{100 * got[m]['stacked_clean_error']:.2f} / {got[m]['stacked_mean_distortion']:.3f} / "
+                f"{100 * got[m]['stacked_error_rate']:.1f} / {_num(got[m].get('stacked_ae_gain'), '{:.1f}')}"
                 if "stacked_mean_distortion" in got.get(m, {}) else "–" for m in cols) + " |")
     return out + ["", TOLERANCE_NOTE]
 

@@ -28,7 +28,7 @@ from .baselines import RECIPES, mnist_splits, train_model
 MODES = {
     # full: the recipes as chosen on validation; the paper's protocol on the whole test set
     "full": {"limit": None, "epochs": None, "search_n": 1000, "eval_n": None, "seeds": (0, 1, 2),
-             "dcn_grid": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2), "global_grid": (1e-2, 3e-2, 1e-1, 3e-1, 1.0),
+             "dcn_grid": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2), "global_grid": (1e-2, 3e-2, 1e-1, 3e-1, 1.0, 3.0, 10.0),
              # Section 3 on a 2-core CPU: seeded subsets where the attacks would take hours (REPRODUCTION.md says so)
              "train_adv_n": None, "train_adv_n_convnet": 5000, "val_adv_n": 1000,
              "stacked_search_n": 300, "stacked_eval_n": 1000, "ae_epochs": None,
