@@ -106,3 +106,22 @@ def test_an_attack_on_the_stacked_network_keeps_the_box():
     assert (result.l2 > 0).mean() >= 0.5
     at_faces = (result.adversarial == 0) | (result.adversarial == 1)
     assert at_faces.sum() > 0
+
+
+@pytest.mark.parametrize("scale", [1.0, 3.0])
+def test_autoencoder_gain_is_the_rms_amplification_of_the_perturbation(scale):
+    from minidnn.attacks.result import AttackResult
+    from minidnn.experiments.recovery import autoencoder_gain
+    from minidnn.layers import Dense
+    from minidnn.networks import Sequential
+    linear = Sequential([Dense(4, 4, rng=0)], (4,))
+    linear.layers[0].params["W"].data = (scale * numpy.eye(4)).astype(numpy.float32)
+    linear.layers[0].params["b"].data = numpy.full(4, 0.25, dtype=numpy.float32)
+    rng = numpy.random.default_rng(0)
+    x = rng.random((5, 4)).astype(numpy.float32) * 0.5
+    x_adv = x + rng.normal(0, 0.05, x.shape).astype(numpy.float32)
+    labels = numpy.zeros(5, int)
+    adv = AttackResult.from_arrays(x, x_adv, labels, labels, labels + 1, numpy.zeros(5, int), numpy.ones(5, bool))
+    assert autoencoder_gain(linear, adv) == pytest.approx(scale, rel=1e-5)
+    failed = AttackResult.from_arrays(x, x_adv, labels, labels, labels, numpy.zeros(5, int), numpy.ones(5, bool))
+    assert numpy.isnan(autoencoder_gain(linear, failed))           # no successful adversarial: no gain
