@@ -3,7 +3,7 @@ import numpy
 
 from . import backend
 from .gradcheck import check_layer, check_loss, check_network
-from .layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Reshape, Sigmoid, Softmax, Tanh
+from .layers import Conv2D, Dense, Flatten, GaussianBlur, MaxPool2D, ReLU, Reshape, Sigmoid, Softmax, Tanh
 from .losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
 
 
@@ -24,6 +24,7 @@ def _cases(rng):
     yield "Sigmoid", lambda: check_layer(Sigmoid(), rng.standard_normal((3, 6)))
     yield "Tanh", lambda: check_layer(Tanh(), rng.standard_normal((3, 6)))
     yield "Softmax", lambda: check_layer(Softmax(), rng.standard_normal((3, 6)))
+    yield "GaussianBlur size 5, σ 1.1 (zero padding)", lambda: check_layer(GaussianBlur(5), rng.uniform(size=(2, 1, 7, 6)))
     yield "Flatten", lambda: check_layer(Flatten(), rng.standard_normal((2, 3, 2, 2)))
     yield "Reshape", lambda: check_layer(Reshape((1, 2, 3)), rng.standard_normal((2, 6)))
     yield "SoftmaxCrossEntropy", lambda: check_loss(SoftmaxCrossEntropy(), rng.standard_normal((4, 5)),

@@ -2,8 +2,8 @@
 import numpy
 import pytest
 
-from minidnn.layers import (LAYER_TYPES, Conv2D, Dense, Flatten, GaussianNoise, Layer, MaxPool2D, Parameter,
-                            ReLU, Reshape, Sigmoid, Softmax, Tanh, layer_from_spec, register_layer)
+from minidnn.layers import (LAYER_TYPES, Conv2D, Dense, Flatten, GaussianBlur, GaussianNoise, Layer, MaxPool2D,
+                            Parameter, ReLU, Reshape, Sigmoid, Softmax, Tanh, layer_from_spec, register_layer)
 
 
 def test_parameter_accumulates_and_zeroes():
@@ -16,7 +16,8 @@ def test_parameter_accumulates_and_zeroes():
 
 
 EXAMPLES = [Dense(3, 2, init="he"), Conv2D(2, 3, (3, 1), stride=(1, 2), padding=(1, 0)), MaxPool2D((2, 3), 1, (1, 0)),
-            Flatten(), Reshape((2, 3)), ReLU(), Sigmoid(), Tanh(), Softmax(), GaussianNoise(0.2, at_test=True)]
+            Flatten(), Reshape((2, 3)), ReLU(), Sigmoid(), Tanh(), Softmax(), GaussianNoise(0.2, at_test=True),
+            GaussianBlur(5, 0.7)]
 
 
 def test_every_layer_type_rebuilds_from_its_spec():
