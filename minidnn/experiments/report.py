@@ -340,7 +340,8 @@ def write_report(run):
         for m in paper.MODELS:
             sweep = read_json(os.path.join(run.dir, f"lambda-{m}-{name}.json"))
             if sweep:
-                cells = ", ".join(f"λ={s['lam']:g}: {100 * s['val_error']:.2f}%" for s in sweep["sweep"])
+                cells = ", ".join(f"λ={s['lam']:g}: " + ("diverged" if s.get("diverged") else f"{100 * s['val_error']:.2f}%")
+                                  for s in sweep["sweep"])
                 choices.append(f"- λ for {m} ({name}): {sweep['chosen']:g}, the {sweep['rule']} "
                                f"({100 * sweep['limit_error']:.1f}%); validation errors {cells}")
     if choices:

@@ -160,7 +160,12 @@ class Run:
             return saved["chosen"]
         sweep = []
         for lam in sorted(grid, reverse=True):       # largest first: the first that passes is the answer
-            _, info = self.model(model, variant, 0, lam)
+            try:
+                _, info = self.model(model, variant, 0, lam)
+            except FloatingPointError as exc:        # too strong a penalty can make training diverge: λ fails
+                self.log(f"{model} {variant} λ={lam:g} diverged: {exc}")
+                sweep.append({"lam": lam, "val_error": 1.0, "diverged": str(exc)})
+                continue
             sweep.append({"lam": lam, "val_error": info["val_error"]})
             if info["val_error"] <= limit_error:
                 break

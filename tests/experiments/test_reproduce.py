@@ -59,3 +59,20 @@ def test_a_run_for_one_model_keeps_the_rows_of_the_others(tmp_path, mnist_dir, t
     assert [r["model"] for r in rows] == ["N100-100-10", "N200-200-10"]     # the paper's order
     report = open(os.path.join(out, "REPRODUCTION.md")).read()
     assert "| N100-100-10 |" in report and "| N200-200-10 |" in report
+
+
+def test_a_lambda_whose_training_diverges_fails_the_rule_and_the_next_is_tried(tmp_path, monkeypatch, tiny_mode):
+    run = rp.Run(str(tmp_path), "quick", progress=False)
+    trained = []
+
+    def fake_model(model, variant="orig", seed=0, lam=None):
+        trained.append(lam)
+        if lam > 1:
+            raise FloatingPointError("training loss became inf at epoch 2")
+        return None, {"val_error": 0.05 if lam > 0.5 else 0.01}
+
+    monkeypatch.setattr(run, "model", fake_model)
+    assert run.choose_lambda("N100-100-10", "global", (0.1, 0.3, 1.0, 3.0), limit_error=0.02) == 0.3
+    assert trained == [3.0, 1.0, 0.3]                    # largest first, stopping at the first that passes
+    saved = json.load(open(tmp_path / "lambda-N100-100-10-global.json"))
+    assert saved["sweep"][0]["diverged"] and saved["sweep"][0]["val_error"] == 1.0
