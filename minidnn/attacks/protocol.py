@@ -9,12 +9,19 @@ Every trial is kept in the trace.
 import math
 
 
-def search_c(attack, threshold=0.995, c0=1.0, ratio=1.05, factor=4.0, c_min=1e-8, c_max=1e8, log=None):
+def search_c(attack, threshold=0.995, c0=1.0, ratio=1.05, factor=4.0, c_min=1e-8, c_max=1e8, log=None,
+             unreachable="raise", plateau=3):
     """``attack(c) -> AttackResult`` on the search subset. Returns (c, trace).
 
     trace: list of {"c", "error_rate", "mean_distortion"} in the order tried.
-    Raises RuntimeError if even ``c_min`` fails to reach the threshold.
+    unreachable: what to do when no c reaches the threshold (some examples cannot be moved,
+    e.g. where the network's gradient vanishes): 'raise' a RuntimeError (once ``c_min`` fails),
+    or 'best': once the error rate has not risen for ``plateau`` smaller c's in a row, aim at
+    the best error rate seen instead (the caller can tell from the trace: its maximum is below
+    the threshold).
     """
+    if unreachable not in ("raise", "best"):
+        raise ValueError(f"unreachable must be 'raise' or 'best', got {unreachable!r}")
     if not 0 < threshold <= 1 or ratio <= 1 or c0 <= 0:
         raise ValueError("need 0 < threshold ≤ 1, ratio > 1 and c0 > 0")
     trace = []
@@ -43,14 +50,24 @@ def search_c(attack, threshold=0.995, c0=1.0, ratio=1.05, factor=4.0, c_min=1e-8
         hi = c
         while lo is None:
             c /= factor
-            if c < c_min:
-                raise RuntimeError(f"no c ≥ {c_min:g} reaches {100 * threshold:.1f}% adversarial error "
-                                   f"(trace: {trace})")
+            rates = [row["error_rate"] for row in trace]
+            stalled = len(rates) > plateau and max(rates[-plateau:]) <= max(rates[:-plateau])
+            if c < c_min or (unreachable == "best" and stalled):
+                if unreachable == "raise":
+                    raise RuntimeError(f"no c ≥ {c_min:g} reaches {100 * threshold:.1f}% adversarial error "
+                                       f"(trace: {trace})")
+                threshold = max(rates)                     # the best the attack can do on this subset
+                lo = max(row["c"] for row in trace if row["error_rate"] >= threshold)
+                hi = min((row["c"] for row in trace if row["c"] > lo and row["error_rate"] < threshold),
+                         default=lo)
+                if log:
+                    log(f"no c reaches the threshold; aiming at the best error rate seen, {100 * threshold:.2f}%")
+                break
             if passes(c):
                 lo = c
             else:
                 hi = c
-    while hi / lo > ratio:
+    while hi / lo > ratio:                  # (hi == lo: nothing left to bisect)
         mid = math.sqrt(lo * hi)
         if passes(mid):
             lo = mid

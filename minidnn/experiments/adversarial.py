@@ -50,7 +50,7 @@ def protocol_eval(net, data, out_dir, seed=0, search_n=1000, threshold=0.995, ev
         xs, ys = data["x_val"][rows], data["y_val"][rows]
         ts = choose_targets(net, xs, ys, "random", rng=numpy.random.default_rng(seed + 1))
         c, trace = search_c(lambda c: attack_dataset(net, xs, ys, ts, c, method, progress=False, **options),
-                            threshold=threshold, c0=c0, log=print if progress else None)
+                            threshold=threshold, c0=c0, log=print if progress else None, unreachable="best")
         search = {**key, "c": c, "trace": trace, "seconds": time.perf_counter() - t0}
         write_json(search_file, search)
     c = search["c"]
@@ -62,7 +62,9 @@ def protocol_eval(net, data, out_dir, seed=0, search_n=1000, threshold=0.995, ev
                             progress=progress, **options)
     result.meta.update(key)
     result.save(adv_path)
-    summary = {**key, "c": c, "trace": search["trace"], "n": len(y), "error_rate": result.error_rate,
+    reached = max(row["error_rate"] for row in search["trace"]) >= threshold
+    summary = {**key, "c": c, "trace": search["trace"], "threshold_reached": reached, "n": len(y),
+               "error_rate": result.error_rate,
                "mean_distortion": result.mean_distortion, "target_hit_rate": float(result.hit_target.mean()),
                "search_seconds": search["seconds"], "attack_seconds": time.perf_counter() - t1}
     write_json(summary_path, summary)

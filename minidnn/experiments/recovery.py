@@ -169,6 +169,7 @@ def stacked_attack(run, ae, ae_name, model):
                             progress=run.progress)
     return {"clean_error": classification_error(stacked, data["x_test"], data["y_test"]),
             "ae_gain": autoencoder_gain(ae, AttackResult.load(os.path.join(out_dir, "adv-test.npz"))),
+            "threshold_reached": summary.get("threshold_reached", True),
             **{k: summary[k] for k in ("c", "error_rate", "mean_distortion", "n")}}
 
 

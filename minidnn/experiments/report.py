@@ -174,8 +174,11 @@ def table3_md(t3):
         out.append("| autoencoder gain on those adversarials | " + " | ".join(
             f"{stacked[c]['ae_gain']:.1f}" if c in stacked else "–" for c in cols) + " |")
     out.append("| stacked: c / adv. error % / n attacked | " + " | ".join(
-        f"{stacked[c]['c']:.3g} / {100 * stacked[c]['error_rate']:.1f} / {stacked[c]['n']}" if c in stacked else "–"
-        for c in cols) + " |")
+        f"{stacked[c]['c']:.3g} / {100 * stacked[c]['error_rate']:.1f}{'' if stacked[c].get('threshold_reached', True) else '*'}"
+        f" / {stacked[c]['n']}" if c in stacked else "–" for c in cols) + " |")
+    if not all(stacked[c].get("threshold_reached", True) for c in stacked):
+        out += ["", "\\* no c reached 99.5% error on the search subset (some images cannot be moved): c aims at "
+                "the best error rate the attack reached there."]
     return out + ["", TOLERANCE_NOTE]
 
 
@@ -349,7 +352,9 @@ def write_report(run):
     lines += findings_md(run)
     if run.timings:
         from .reproduce import STAGES
-        lines += ["", "## Time per stage", "", "| stage | seconds |", "| --- | --- |"]
+        lines += ["", "## Time per stage", "", "Wall time summed over the runs that completed each stage in this "
+                  "folder (work that an interrupted run did and a later run reused is not counted twice, or at all).",
+                  "", "| stage | seconds |", "| --- | --- |"]
         lines += [f"| {k} | {run.timings[k]:.0f} |" for k in STAGES if k in run.timings]
     path = os.path.join(run.dir, "REPRODUCTION.md")
     text = "\n".join(lines) + "\n"

@@ -105,3 +105,22 @@ def test_search_c_protocol_on_a_known_error_curve():
     assert c == 64.0
     with pytest.raises(RuntimeError, match=r"no c ≥ 0.001 reaches 99.5% adversarial error"):
         search_c(lambda c: Result(0.5), c0=1.0, c_min=1e-3)
+
+
+def test_search_c_aims_at_the_best_error_when_some_examples_cannot_be_moved():
+    """One example in forty never moves (error plateaus at 97.5% below c = 0.02): with
+    unreachable='best' the search stops descending after three trials without a rise and
+    bisects to the largest c that still reaches 97.5%; by default it raises."""
+    class Result:
+        def __init__(self, error_rate):
+            self.error_rate, self.mean_distortion = error_rate, 0.1
+
+    curve = lambda c: Result(0.975 if c <= 0.02 else max(0.0, 0.975 - 2 * (c - 0.02)))
+    calls = []
+    c, trace = search_c(lambda c: calls.append(c) or curve(c), threshold=0.995, c0=1.0, unreachable="best")
+    assert 0.02 / 1.05 <= c <= 0.02 and max(r["error_rate"] for r in trace) == 0.975
+    assert min(calls) >= 1.0 / 4 ** 6                          # gave up descending early, not at c_min
+    with pytest.raises(RuntimeError, match="no c"):
+        search_c(lambda c: curve(c), threshold=0.995, c0=1.0, c_min=1e-3)
+    with pytest.raises(ValueError, match="unreachable"):
+        search_c(lambda c: curve(c), unreachable="ignore")
