@@ -273,9 +273,9 @@ def build_parser():
     _backend_args(p)
     p.set_defaults(func=cmd_attack)
 
-    STAGES_HELP = ("table1", "table2", "figure1", "table3", "figure2", "table4", "table5", "figure3", "table6")
+    from .experiments.reproduce import STAGES     # NumPy only: scipy and matplotlib load when used
     p = sub.add_parser("reproduce", help="the paper's tables, ours beside its (resumable)")
-    p.add_argument("stages", nargs="*", help="any of: " + ", ".join(STAGES_HELP) + " (default: all, in that order)")
+    p.add_argument("stages", nargs="*", help="any of: " + ", ".join(STAGES) + " (default: all, in that order)")
     p.add_argument("--quick", action="store_true", help="every stage on reduced data: the pipeline in minutes")
     p.add_argument("--results", help="results folder (default results/, or results-quick/ with --quick)")
     p.add_argument("--models", help="comma-separated subset of the four models (rows of others already saved are kept)")

@@ -39,11 +39,6 @@ from .baselines import Recipe
 AE_RECIPE = Recipe(optimizer="adam", lr=1e-3, epochs=20, batch_size=128, weight_decay=1e-3)
 
 
-def host(a):
-    """A backend array as a NumPy array (labels from AttackResults are on the host)."""
-    return backend.to_numpy(a)
-
-
 # ---- adversarial sets ------------------------------------------------------------------------
 def adversarial_test_set(run, model):
     """The original model's adversarial test set from Table 1's protocol (AttackResult)."""
@@ -155,7 +150,7 @@ def denoised_error(ae, net, adv):
     xp = backend.xp()
     rec = ae.predict_logits(xp.asarray(flat(adv.adversarial)))          # the sigmoid output: images
     rec = rec.reshape((len(adv),) + tuple(net.input_shape))
-    return float((host(net.predict(rec)) != adv.label).mean())
+    return float((backend.to_numpy(net.predict(rec)) != adv.label).mean())
 
 
 def stacked_attack(run, ae, ae_name, model):
@@ -180,7 +175,7 @@ def autoencoder_gain(ae, adv):
     if not ok.any():
         return float("nan")
     x, x_adv = backend.as_array(flat(adv.original[ok])), backend.as_array(flat(adv.adversarial[ok]))
-    out = host(ae.predict_logits(x_adv) - ae.predict_logits(x)).astype(numpy.float64)
+    out = backend.to_numpy(ae.predict_logits(x_adv) - ae.predict_logits(x)).astype(numpy.float64)
     return float((numpy.sqrt((out ** 2).mean(axis=1)) / adv.distortion[ok]).mean())
 
 
@@ -208,7 +203,7 @@ def table2(run):
             rows.append({"model": m, "size": size, "sigma": default_sigma(size) if sigma is None else sigma,
                          "rule": sigma is None, "n_adv": n,
                          "clean_error": classification_error(b, data["x_test"], data["y_test"]),
-                         "adv_error": float((host(b.predict(x_adv)) != adv.label).mean())})
+                         "adv_error": float((backend.to_numpy(b.predict(x_adv)) != adv.label).mean())})
     return rows
 
 
@@ -223,14 +218,14 @@ def figure1(run):
         n = len(adv)
         if m == "ConvNet" and run.cfg.get("noise_n_convnet"):
             n = min(n, run.cfg["noise_n_convnet"])
-        x_clean, y_clean = data["x_test"][:n], host(data["y_test"][:n])
+        x_clean, y_clean = data["x_test"][:n], backend.to_numpy(data["y_test"][:n])
         x_adv = backend.as_array(adv.adversarial[:n].reshape((n,) + tuple(net.input_shape)))
         for where in ("input", "all"):
             for sigma in run.cfg["noise_sigmas"]:
                 row = {"model": m, "where": where, "sigma": sigma, "n": n, "passes": run.cfg["noise_passes"]}
                 for name, x, y in (("clean_error", x_clean, y_clean), ("adv_error", x_adv, adv.label[:n])):
                     p = noisy_predict_proba(net, x, sigma, where, passes=run.cfg["noise_passes"], rng=5)
-                    row[name] = float((host(p.argmax(axis=1)) != y).mean())
+                    row[name] = float((backend.to_numpy(p.argmax(axis=1)) != y).mean())
                 rows.append(row)
         run.log(f"noise sweep {m}: done ({n} images)")
     return rows
@@ -241,11 +236,11 @@ def table3(run):
     networks' clean error, and new adversarials against them."""
     cells, stacked = [], []
     aes = {m: recovery_autoencoder_for(run, m) for m in run.models}
+    advs = {m: adversarial_test_set(run, m) for m in run.models}          # loaded once: 10,000 images each
     for col, ae in aes.items():
         for row_model in run.models:
             net, _ = run.model(row_model)
-            cells.append({"ae": col, "model": row_model,
-                          "error": denoised_error(ae, net, adversarial_test_set(run, row_model))})
+            cells.append({"ae": col, "model": row_model, "error": denoised_error(ae, net, advs[row_model])})
         stacked.append({"ae": col, "model": col, **stacked_attack(run, ae, f"recovery-AE-{col}", col)})
     return {"cells": cells, "stacked": stacked}
 
@@ -254,11 +249,12 @@ def table4(run):
     """Standard denoising autoencoders (σ = 0.1, 0.5): error on each model's adversarial test set after
     denoising, the stacked networks' clean error, and adversarials against the stacks."""
     rows = []
+    advs = {m: adversarial_test_set(run, m) for m in run.models}
     for sigma in run.cfg["dae_sigmas"]:
         dae = denoising_autoencoder(run, sigma)
         for m in run.models:
             net, _ = run.model(m)
-            row = {"sigma": sigma, "model": m, "error": denoised_error(dae, net, adversarial_test_set(run, m))}
+            row = {"sigma": sigma, "model": m, "error": denoised_error(dae, net, advs[m])}
             if sigma in run.cfg["dae_attack_sigmas"]:
                 row.update({"stacked_" + k: v for k, v in stacked_attack(run, dae, f"DAE-s{sigma:g}", m).items()})
             rows.append(row)

@@ -128,3 +128,15 @@ def strict_module():
     """The strict CuPy stand-in (tests/support/strict_xp.py), registered with the backend as "strict"."""
     from support import strict_xp
     return strict_xp.strict
+
+
+def freeze_noise(net):
+    """Rewind every GaussianNoise layer of ``net`` before each forward, so that finite differences
+    see one fixed function (the same noise draw every time). Returns ``net``."""
+    from minidnn.layers import GaussianNoise
+    for layer in net.layers:
+        if isinstance(layer, GaussianNoise):
+            start, draw = layer.state(), layer.forward
+            layer.forward = lambda h, train=False, start=start, draw=draw, layer=layer: (
+                layer.load_state(start), draw(h, train))[1]
+    return net

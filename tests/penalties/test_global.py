@@ -15,7 +15,7 @@ from minidnn.losses import SoftmaxCrossEntropy
 from minidnn.networks import Sequential, build_model, with_noise
 from minidnn.penalties import GlobalContractive, global_penalty, input_jacobian_norms
 
-from . import ZeroLoss, fd_jacobian, frobenius2, randomize, relu_margin, small_mlp  # noqa: F401
+from . import ZeroLoss, fd_jacobian, freeze_noise, frobenius2, randomize, relu_margin, small_mlp  # noqa: F401
 
 seeds = st.integers(0, 2**32 - 1)
 OUTPUTS = ["softmax", "logits"]
@@ -190,11 +190,7 @@ def test_gradient_through_a_fixed_noise_draw():
     rng = numpy.random.default_rng(5)
     net = network(rng, 2, "tanh")
     noisy = with_noise(net, 0.2, "all", at_test=True, rng=3)
-    for layer in noisy.layers:
-        if isinstance(layer, GaussianNoise):
-            start, draw = layer.state(), layer.forward
-            layer.forward = lambda h, train=False, start=start, draw=draw, layer=layer: (
-                layer.load_state(start), draw(h, train))[1]
+    freeze_noise(noisy)
     x = rng.standard_normal((3, 6))
     assert not numpy.allclose(noisy.forward(x), net.forward(x))
     check_network(noisy, x, rng.integers(0, 4, 3), SoftmaxCrossEntropy(),

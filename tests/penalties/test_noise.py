@@ -11,7 +11,7 @@ from minidnn.networks import build_model, with_noise, without_noise
 from minidnn.penalties import LayerwiseContractive, find_blocks
 from minidnn.training import SGD, Trainer
 
-from . import small_mlp  # noqa: F401
+from . import freeze_noise, small_mlp  # noqa: F401
 
 N = "GaussianNoise"
 
@@ -111,11 +111,7 @@ def test_noise_with_layerwise_penalty_gradient():
     with minidnn.use_dtype("float64"):
         net = small_mlp([5, 4, 4, 3], ("sigmoid", "tanh"), rng)
     noisy = with_noise(net, 0.3, "all", at_test=True, rng=2)
-    for layer in noisy.layers:
-        if isinstance(layer, GaussianNoise):
-            start, draw = layer.state(), layer.forward
-            layer.forward = lambda h, train=False, start=start, draw=draw, layer=layer: (
-                layer.load_state(start), draw(h, train))[1]
+    freeze_noise(noisy)
     x = rng.standard_normal((3, 5))
     penalty = LayerwiseContractive(noisy, [1.0, 0.5, 2.0])
     assert [b.layer for b in penalty.blocks] == [b.layer for b in find_blocks(net)]
