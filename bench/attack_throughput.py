@@ -4,6 +4,9 @@ PyTorch computing the gradients (what a user would write instead) when torch is 
 
     python bench/attack_throughput.py --checkpoint checkpoints/N200-200-10.npz --c 0.5 --n 1000
 
+Every batched variant (--variants ALGORITHM:DTYPE,...) is timed and checked against the same
+reference results.
+
 Agreement is reported at the given c (the protocol's) and at a c where the success rate
 is between 30% and 70% (found by a scan on 200 images), where disagreement would show.
 """
@@ -53,18 +56,18 @@ def agreement(ref, bat):
             "iterations_ref": float(ref.iterations.mean()), "iterations_batched": float(bat.iterations.mean())}
 
 
-def mid_c(net, x, y, t, c_hi, dtype):
+def mid_c(net, x, y, t, c_hi, dtype, algorithm):
     """A c with success between 30% and 70% on these images (scan upward from c_hi by factors of 2)."""
     c = c_hi
     for _ in range(20):
-        rate = batched_lbfgs_attack(net, x, y, t, c, dtype=dtype).error_rate
+        rate = batched_lbfgs_attack(net, x, y, t, c, dtype=dtype, algorithm=algorithm).error_rate
         if 0.3 <= rate <= 0.7:
             return c, rate
         c = c * 2 if rate > 0.7 else c / math.sqrt(2)
     raise RuntimeError("no c with success in [30%, 70%] found")
 
 
-def protocol_c(net, dtype, batch_size):
+def protocol_c(net, dtype, batch_size, algorithm):
     """The paper's c for this model: search_c with the batched attack on 1,000 validation images."""
     from minidnn.attacks.protocol import search_c
     from minidnn.data import subset
@@ -74,7 +77,8 @@ def protocol_c(net, dtype, batch_size):
     xs, ys = data["x_val"][rows], data["y_val"][rows]
     ts = choose_targets(net, xs, ys, "random", rng=1)
     t0 = timer()
-    c, _ = search_c(lambda c: batched_lbfgs_attack(net, xs, ys, ts, c, dtype=dtype, batch_size=batch_size))
+    c, _ = search_c(lambda c: batched_lbfgs_attack(net, xs, ys, ts, c, dtype=dtype, batch_size=batch_size,
+                                                   algorithm=algorithm))
     return c, timer() - t0
 
 
@@ -87,56 +91,64 @@ def main():
     parser.add_argument("--n-speed", type=int, default=10000, help="images for the batched timing")
     parser.add_argument("--n-torch", type=int, default=100, help="images for the torch-gradient reference")
     parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
-    parser.add_argument("--dtype", default="float64")
+    parser.add_argument("--variants", default="lbfgsb:float64,lbfgsb:float32,projected:float64,projected:float32",
+                        help="batched ALGORITHM:DTYPE pairs to measure, comma-separated")
     parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=1, help="threads for the batched attack (with one BLAS thread)")
     parser.add_argument("--json")
     args = parser.parse_args()
     backend.set_backend(args.backend)
+    variants = [tuple(v.split(":")) for v in args.variants.split(",")]
     net = load_model(args.checkpoint)
     x, y = load_mnist("test", flat=input_layout(net) == "flat")
     targets = choose_targets(net, x, y, "random", rng=0)
     info = machine_info()
     print(json.dumps(info))
+    first_algorithm, first_dtype = variants[0]
     if args.c == "auto":
-        args.c, search_s = protocol_c(net, args.dtype, args.batch_size)
+        args.c, search_s = protocol_c(net, first_dtype, args.batch_size, first_algorithm)
         print(f"protocol c = {args.c:.4g} (search: {search_s:.1f} s)")
     else:
         args.c = float(args.c)
-    out = {"machine": info, "model": net.describe(), "c": args.c, "backend": args.backend, "dtype": args.dtype}
+    out = {"machine": info, "model": net.describe(), "c": args.c, "backend": args.backend, "workers": args.workers,
+           "variants": {}}
     n = args.n
     xa, ya, ta = x[:n], y[:n], targets[:n]
 
     t0 = timer()
     ref = lbfgsb_attack(net, xa, ya, ta, args.c)
-    ref_s = timer() - t0
-    t0 = timer()
-    bat = batched_lbfgs_attack(net, xa, ya, ta, args.c, dtype=args.dtype, batch_size=args.batch_size)
-    bat_s = timer() - t0
-    out["at_protocol_c"] = agreement(ref, bat)
-    out["reference_ex_per_s"] = n / ref_s
-    print(f"{net.describe()}, c = {args.c:g}, {n} images: reference {n / ref_s:.1f} ex/s, "
-          f"batched {n / bat_s:.1f} ex/s ({args.backend}, {args.dtype})")
-    print("  agreement at the protocol's c:", json.dumps(out["at_protocol_c"]))
-
-    c_mid, rate = mid_c(net, x[:200], y[:200], targets[:200], args.c, args.dtype)
+    out["reference_ex_per_s"] = n / (timer() - t0)
+    c_mid, rate = mid_c(net, x[:200], y[:200], targets[:200], args.c, first_dtype, first_algorithm)
     ref_mid = lbfgsb_attack(net, xa, ya, ta, c_mid)
-    bat_mid = batched_lbfgs_attack(net, xa, ya, ta, c_mid, dtype=args.dtype, batch_size=args.batch_size)
     out["c_mid"] = c_mid
-    out["at_mid_c"] = agreement(ref_mid, bat_mid)
-    print(f"  agreement at c = {c_mid:.4g} (success {100 * rate:.0f}% in the scan):", json.dumps(out["at_mid_c"]))
+    print(f"{net.describe()}, {n} images: reference {out['reference_ex_per_s']:.1f} ex/s; protocol c = "
+          f"{args.c:.4g}, mid c = {c_mid:.4g} (success {100 * rate:.0f}% in the scan)")
 
     m = min(args.n_speed, len(x))
-    t0 = timer()
-    big = batched_lbfgs_attack(net, x[:m], y[:m], targets[:m], args.c, dtype=args.dtype, batch_size=args.batch_size)
-    big_s = timer() - t0
-    out["batched_ex_per_s"] = m / big_s
-    out["batched_seconds"] = big_s
-    out["speedup_vs_reference"] = out["batched_ex_per_s"] / out["reference_ex_per_s"]
-    print(f"  batched on {m} images: {big_s:.1f} s, {m / big_s:.1f} ex/s = "
-          f"{out['speedup_vs_reference']:.1f}x the reference; error {100 * big.error_rate:.2f}%")
+    for algorithm, dtype in variants:
+        attack = lambda xs, ys, ts, c: batched_lbfgs_attack(net, xs, ys, ts, c, dtype=dtype, algorithm=algorithm,
+                                                           batch_size=args.batch_size, workers=args.workers)
+        row = {"at_protocol_c": agreement(ref, attack(xa, ya, ta, args.c)),
+               "at_mid_c": agreement(ref_mid, attack(xa, ya, ta, c_mid))}
+        t0 = timer()
+        big = attack(x[:m], y[:m], targets[:m], args.c)
+        big_s = timer() - t0
+        row.update(batched_ex_per_s=m / big_s, batched_seconds=big_s, n_speed=m, error_rate=big.error_rate,
+                   speedup_vs_reference=m / big_s / out["reference_ex_per_s"])
+        out["variants"][f"{algorithm}:{dtype}"] = row
+        print(f"  {algorithm} {dtype}: {m} images in {big_s:.1f} s = {m / big_s:.1f} ex/s = "
+              f"{row['speedup_vs_reference']:.1f}x the reference (error {100 * big.error_rate:.2f}%)")
+        for where in ("at_protocol_c", "at_mid_c"):
+            a = row[where]
+            print(f"    {where}: success {100 * a['success_ref']:.1f}% / {100 * a['success_batched']:.1f}% "
+                  f"({a['success_diff_points']:.1f} pt), distortion {a['distortion_ref']:.5f} / "
+                  f"{a['distortion_batched']:.5f} ({100 * a['distortion_rel_diff']:.2f}%), iterations "
+                  f"{a['iterations_ref']:.1f} / {a['iterations_batched']:.1f}", flush=True)
     try:
         import torch
         k = args.n_torch
+        if not k:
+            raise ImportError
         t0 = timer()
         torch_reference(net, xa[:k].astype(numpy.float64), ya[:k], ta[:k], args.c)
         out["torch_reference_ex_per_s"] = k / (timer() - t0)
@@ -144,7 +156,7 @@ def main():
               f"(torch {torch.__version__}); minidnn reference / torch reference = "
               f"{out['reference_ex_per_s'] / out['torch_reference_ex_per_s']:.2f}")
     except ImportError:
-        print("  torch not installed: no torch-gradient reference")
+        print("  no torch-gradient reference (torch not installed, or --n-torch 0)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)

@@ -19,7 +19,7 @@ from minidnn import backend
 from minidnn.attacks.result import AttackResult
 from minidnn.networks import blurred
 
-from minidnn.experiments.adversarial import protocol_eval
+from minidnn.experiments.adversarial import ATTACK_ALGORITHM, protocol_eval
 from minidnn.experiments.baselines import RECIPES, mnist_splits, train_model
 
 OUT = os.path.join("examples_output", "weight_decay")
@@ -33,7 +33,8 @@ def main():
             name = f"{model}-wd{lam:g}"
             net, info = train_model(model, replace(RECIPES[model], weight_decay=lam), seed=0, data=data,
                                     out=os.path.join(OUT, name + ".npz"), progress=False)
-            s = protocol_eval(net, data, os.path.join(OUT, name), search_n=500, eval_n=1000, progress=False)
+            s = protocol_eval(net, data, os.path.join(OUT, name), search_n=500, eval_n=1000, progress=False,
+                              algorithm=ATTACK_ALGORITHM)
             adv = AttackResult.load(os.path.join(OUT, name, "adv-test.npz"))
             x_adv = backend.as_array(adv.adversarial)
             blur = [100 * (backend.to_numpy(blurred(net, size).predict(x_adv)) != adv.label).mean() for size in (5, 11)]

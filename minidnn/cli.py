@@ -132,7 +132,7 @@ def cmd_attack(args):
     rng = numpy.random.default_rng(args.seed)
     options = {"maxiter": args.maxiter}
     if args.method == "batched":
-        options.update(batch_size=args.batch_size, dtype=args.dtype)
+        options.update(batch_size=args.batch_size, dtype=args.dtype, algorithm=args.algorithm, workers=args.workers)
     t0 = time.perf_counter()
     trace = None
     if args.c == "auto":
@@ -265,6 +265,10 @@ def build_parser():
     p.add_argument("--maxiter", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=1000, help="batched: examples optimised together")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64", help="batched: precision")
+    p.add_argument("--algorithm", choices=["lbfgsb", "projected"], default="lbfgsb",
+                   help="batched: L-BFGS-B's own steps (as the reference) or the cheaper projected L-BFGS")
+    p.add_argument("--workers", type=int, default=1,
+                   help="batched: threads sharing the examples (CPU; best with OPENBLAS_NUM_THREADS=1)")
     p.add_argument("--chunk", type=int, default=1000, help="examples per saved chunk (resume unit)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="adversarial set (.npz); default beside the checkpoint")

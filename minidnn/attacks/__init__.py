@@ -1,7 +1,10 @@
 """Adversarial examples (Szegedy et al. 2014; the paper's Eq. 1 and Sec. 2.1).
 
 reference.lbfgsb_attack   scipy's L-BFGS-B, one example at a time (the trusted version)
-batched.batched_lbfgs_attack   the same problem, vectorised across a batch on NumPy/CuPy
+batched.batched_lbfgs_attack   the same problem, vectorised across a batch on NumPy/CuPy, with
+    lbfgsb.minimize_box       L-BFGS-B's own steps for many problems at once (default), or
+    projected.minimize_projected   a cheaper projected L-BFGS (the experiments' results)
+linesearch.MoreThuente    MINPACK-2's line search, one per row
 protocol.search_c         the paper's one-constant-per-model search
 minimal.minimal_attack    per-example smallest successful perturbation (search over c)
 """

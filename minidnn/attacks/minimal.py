@@ -39,7 +39,7 @@ def minimal_attack(net, x, labels, targets, c_init=1.0, steps=12, factor=10.0, m
         l2 = ((x_flat - x0_flat[rows]) ** 2).sum(axis=1)
         better = ok & (l2 < best_l2[rows])
         if bool(better.any()):
-            best[rows[better]] = x_flat[better]
+            best[rows[better]] = module.clip(x_flat[better], 0, 1)   # iterates may overshoot the box by rounding
             best_l2[rows[better]] = l2[better]
 
     for _ in range(steps):

@@ -11,6 +11,9 @@ from .reference import lbfgsb_attack
 from .result import AttackResult
 
 METHODS = {"batched": batched_lbfgs_attack, "reference": lbfgsb_attack}
+# Settings that older saved results lack, with the value they were made with: before the batched
+# attack had a choice of algorithm, it was the projected L-BFGS.
+LEGACY_SETTINGS = {"algorithm": "projected"}
 
 
 def attack_dataset(net, x, labels, targets, c, method="batched", chunk=1000, partial_dir=None,
@@ -24,8 +27,10 @@ def attack_dataset(net, x, labels, targets, c, method="batched", chunk=1000, par
     if method not in METHODS:
         raise ValueError(f"unknown attack method {method!r}; choose one of {sorted(METHODS)}")
     attack = METHODS[method]
+    if method == "batched":
+        options.setdefault("algorithm", "lbfgsb")
     settings = {"c": float(c), "method": method, "weights_sha1": weights_fingerprint(net),
-                **{k: v for k, v in options.items() if k != "batch_size"}}
+                **{k: v for k, v in options.items() if k not in ("batch_size", "workers")}}
     parts, seconds = [], 0.0
     for i, start in enumerate(range(0, len(labels), chunk)):
         rows = slice(start, start + chunk)
@@ -64,7 +69,7 @@ def _reuse(path, settings, x, labels, targets):
         part = AttackResult.load(path)
     except Exception:
         return None                       # unreadable (e.g. killed mid-write elsewhere): redo it
-    same = all(part.meta.get(k) == v for k, v in settings.items()) and len(part) == len(labels)
+    same = all(part.meta.get(k, LEGACY_SETTINGS.get(k)) == v for k, v in settings.items()) and len(part) == len(labels)
     # the same examples too (another subset or target rule saved under this path must not be reused)
     same = same and (numpy.array_equal(part.label, backend.to_numpy(labels))
                      and numpy.array_equal(part.target, backend.to_numpy(targets))

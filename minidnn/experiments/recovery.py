@@ -27,7 +27,7 @@ from ..losses import BinaryCrossEntropy
 from ..networks import (blurred, input_layout, noisy_predict_proba, recovery_autoencoder, stack, with_noise,
                         without_noise)
 from ..training import Trainer, classification_error, make_optimizer, make_schedule
-from .adversarial import protocol_eval
+from .adversarial import ATTACK_ALGORITHM, protocol_eval
 from .baselines import Recipe
 
 # The autoencoders' recipe: the paper gives only its weight decay, λ = 1e-3 on every non-convolutional
@@ -58,7 +58,7 @@ def split_adversarials(run, model, split):
     targets = choose_targets(net, xs, ys, "random", rng=numpy.random.default_rng(3))
     out = os.path.join(run.dir, "attacks", f"{model}-orig-s0", f"chunks-{split}")
     run.log(f"adversarials of {model} on {len(ys)} {split} images (c = {c:.3g})")
-    return attack_dataset(net, xs, ys, targets, c, partial_dir=out, progress=run.progress)
+    return attack_dataset(net, xs, ys, targets, c, partial_dir=out, progress=run.progress, algorithm=ATTACK_ALGORITHM)
 
 
 def _adv_count(run, model, split):
@@ -161,7 +161,7 @@ def stacked_attack(run, ae, ae_name, model):
     n = run.cfg["stacked_eval_n"]
     out_dir = os.path.join(run.dir, "attacks", f"{ae_name}+{model}")
     summary = protocol_eval(stacked, data, out_dir, seed=0, search_n=run.cfg["stacked_search_n"], eval_n=n,
-                            progress=run.progress)
+                            progress=run.progress, algorithm=ATTACK_ALGORITHM)
     return {"clean_error": classification_error(stacked, data["x_test"], data["y_test"]),
             "ae_gain": autoencoder_gain(ae, AttackResult.load(os.path.join(out_dir, "adv-test.npz"))),
             "threshold_reached": summary.get("threshold_reached", True),

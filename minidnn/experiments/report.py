@@ -6,7 +6,7 @@ import statistics
 from .. import backend
 from ..checkpoint import atomic_write
 from . import paper
-from .adversarial import read_json
+from .adversarial import ATTACK_ALGORITHM, read_json
 
 
 def _pct(v):
@@ -315,7 +315,8 @@ def write_report(run):
              f"- seeds: {list(run.cfg['seeds'])}; data: MNIST, 55,000 train / 5,000 validation (seeded split) / 10,000 test"
              + (f", each split cut to its first {run.cfg['limit']} images" if run.cfg["limit"] else ""),
              f"- backend: {backend.backend_name()} ({backend.float_dtype()}); written {datetime.date.today()}",
-             f"- attack: batched L-BFGS (agrees with scipy's L-BFGS-B, see bench/RESULTS.md), random wrong target, "
+             f"- attack: batched, minimiser '{ATTACK_ALGORITHM}' (agrees with scipy's L-BFGS-B at the protocol's c, "
+             f"see bench/RESULTS.md), float64, random wrong target, "
              f"c searched on {run.cfg['search_n']} validation images for ≥ 99.5% error, then "
              + (f"the first {run.cfg['eval_n']} test images" if run.cfg["eval_n"] else "the whole test set")]
     cfg = run.cfg

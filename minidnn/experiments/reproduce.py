@@ -22,7 +22,7 @@ from ..penalties import GlobalContractive, LayerwiseContractive, input_jacobian_
 from ..training import classification_error
 from ..attacks.result import AttackResult
 from . import figures, paper, recovery
-from .adversarial import protocol_eval, read_json, write_json
+from .adversarial import ATTACK_ALGORITHM, protocol_eval, read_json, write_json
 from .baselines import RECIPES, mnist_splits, train_model
 
 MODES = {
@@ -132,7 +132,8 @@ class Run:
                "test_error": classification_error(net, data["x_test"], data["y_test"])}
         if attack:
             summary = protocol_eval(net, data, os.path.join(self.dir, "attacks", key), seed=seed,
-                                    search_n=self.cfg["search_n"], eval_n=self.cfg["eval_n"], progress=self.progress)
+                                    search_n=self.cfg["search_n"], eval_n=self.cfg["eval_n"], progress=self.progress,
+                                    algorithm=ATTACK_ALGORITHM)
             row.update({k: summary[k] for k in ("c", "error_rate", "mean_distortion", "n")})
         return row
 

@@ -107,3 +107,21 @@ def test_an_unreadable_chunk_is_recomputed(case, counted, tmp_path):
                                 progress=False, maxiter=20)
     assert counted == [CHUNK]
     same_records(first, second)
+
+
+def test_chunks_remember_the_algorithm_and_older_chunks_count_as_projected(case, counted, tmp_path):
+    """Chunks saved before the batched attack had a choice of algorithm were made by the projected
+    L-BFGS: they are reused for algorithm='projected' and redone for the default 'lbfgsb'."""
+    net, x, labels, targets = case
+    partial = tmp_path / "partial"
+    kw = dict(chunk=CHUNK, partial_dir=str(partial), progress=False, maxiter=50)
+    run.attack_dataset(net, x, labels, targets, 0.5, algorithm="projected", **kw)
+    for name in os.listdir(partial):                          # make them look like pre-algorithm chunks
+        part = run.AttackResult.load(str(partial / name))
+        assert part.meta.pop("algorithm") == "projected"
+        part.save(str(partial / name))
+    counted.clear()
+    run.attack_dataset(net, x, labels, targets, 0.5, algorithm="projected", **kw)
+    assert counted == []                                      # reused: they were made by that algorithm
+    default = run.attack_dataset(net, x, labels, targets, 0.5, **kw)
+    assert counted == [CHUNK] * 3 and default.meta["algorithm"] == "lbfgsb"

@@ -230,8 +230,8 @@ def asnumpy(a):
     return a._a.copy() if isinstance(a, StrictArray) else numpy.asarray(a)
 
 
-def _function(name):
-    numpy_function = getattr(numpy, name)
+def _function(name, namespace=numpy):
+    numpy_function = getattr(namespace, name)
 
     def function(*args, **kwargs):
         where = f"strict.{name}"
@@ -263,12 +263,14 @@ for _name in ("zeros", "ones", "empty", "full", "arange", "linspace", "eye", "id
               "dot", "vdot", "matmul", "tensordot", "einsum", "outer", "inner",
               "reshape", "transpose", "moveaxis", "swapaxes", "expand_dims", "squeeze", "ravel",
               "broadcast_to", "concatenate", "stack", "vstack", "hstack", "split", "pad", "take",
-              "take_along_axis", "put_along_axis", "repeat", "tile", "flip", "sort", "argsort", "nonzero",
+              "take_along_axis", "put_along_axis", "repeat", "tile", "flip", "sort", "argsort", "argpartition",
+              "nonzero", "diagonal",
               "unique", "bincount", "diag", "trace", "allclose", "isclose", "array_equal", "copy"):
     setattr(module, _name, _function(_name))
 for _name in ("zeros_like", "ones_like", "empty_like", "full_like"):
     setattr(module, _name, _like_function(_name))
 module.asarray, module.array, module.asnumpy = asarray, array, asnumpy
+module.linalg = types.SimpleNamespace(**{name: _function(name, numpy.linalg) for name in ("inv", "solve", "eigvalsh")})
 
 backend.register_array_module(StrictArray, module, "strict")
 strict = module

@@ -1,0 +1,462 @@
+"""Batched L-BFGS-B on the box [0, 1]^D: scipy's algorithm, one iteration for many problems at once.
+
+Row n of x is its own problem, min f_n(x_n) subject to 0 ≤ x_n ≤ 1, with its own memory of
+m pairs (s_i, y_i), its own θ and its own line search. Each iteration is L-BFGS-B 3.0's
+(Byrd, Lu, Nocedal & Zhu 1995, SIAM J. Sci. Comput. 16(5); Morales & Nocedal 2011), the
+code behind ``scipy.optimize.minimize(method="L-BFGS-B")``, written with array operations
+across the rows:
+
+1. ``cauchy_point``: the generalized Cauchy point x^c, the first local minimiser of the
+   quadratic model  m(x) = gᵀ(x − x_k) + ½(x − x_k)ᵀB(x − x_k)  along the projected
+   steepest-descent path P(x_k − t·g), with the compact form (BLNZ eqs. 3.2–3.4)
+       B = θI − W M Wᵀ,   W = [Y  θS],   M = [[−D, Lᵀ], [L, θSᵀS]]⁻¹.
+2. ``subspace_minimum``: the model's minimiser over the variables still free at x^c (direct
+   primal method, Sherman–Morrison–Woodbury), projected into the box, or cut back to it when
+   the projection is not a descent direction (3.0's change).
+3. ``line_search``: Moré–Thuente along d = x̄ − x_k (strong Wolfe, ftol 1e-3, gtol 0.9),
+   first step 1, longest step to the box's edge (``linesearch.py``).
+4. ``update_memory``: the pair s = x_{k+1} − x_k, y = g_{k+1} − g_k, skipped when
+   sᵀy ≤ ε·(−g_kᵀs); θ = yᵀy / sᵀy. A failed line search drops the memory and retries;
+   with no memory to drop the row stops (scipy's ABNORMAL_TERMINATION_IN_LNSRCH).
+
+Stopping rules are scipy's: ‖P(x − g) − x‖_∞ ≤ pgtol, (f_k − f_{k+1}) ≤ ftol·max(|f_k|, |f_{k+1}|, 1),
+or maxiter iterations. Memory slots are per row: a new pair takes an empty slot or the
+oldest one; ``age`` orders them (−1: empty, and an empty slot's vectors are zero).
+The subspace step needs WᵀZZᵀW over the free variables Z; it is kept up to date as Z and
+the memory change (a few variables enter or leave Z per iteration) instead of being
+formed from scratch, which would cost 4m²·D per row and iteration.
+"""
+import numpy
+
+from .. import backend
+from .linesearch import MoreThuente
+
+EPS = numpy.finfo(numpy.float64).eps
+BIG = 1e10                                  # L-BFGS-B's cap on the line search's longest step
+CONVERGED, MAXITER, ABNORMAL = 0, 1, 2
+
+
+def minimize_box(fun, x0, maxiter=200, memory=10, pgtol=1e-5, ftol=1e7 * EPS, max_linesearch=20):
+    """Minimise every row of x0 (n, D) in [0,1]^D; fun(x (k, D), rows (k,)) -> (f (k,), g (k, D)).
+
+    ``rows`` index the problems (rows of x0) being evaluated. Returns (x (n, D) on the backend,
+    clipped to the box as scipy's callers do; host arrays iterations (n,) and status (n,):
+    CONVERGED, MAXITER or ABNORMAL).
+    """
+    xp = backend.get_array_module(x0)
+    n, dim = x0.shape
+    x_out = x0.copy()
+    its_out = numpy.zeros(n, dtype=numpy.int64)
+    status_out = numpy.full(n, MAXITER, dtype=numpy.int8)
+
+    idx = xp.arange(n)
+    x = x0.copy()
+    f, g = fun(x, idx)
+    state = {"idx": idx, "x": x, "f": f, "g": g,
+             "W": xp.zeros((n, dim, 2 * memory), dtype=x.dtype),   # columns [Y  S]: y_j = W[:, :, j], s_j = W[:, :, m + j]
+             "G": xp.zeros((n, 2 * memory, 2 * memory), dtype=x.dtype),  # [Y S]ᵀ Z [Y S] for the free mask Z below
+             "Z": xp.zeros((n, dim), dtype=bool),
+             "SS": xp.zeros((n, memory, memory), dtype=x.dtype),   # SᵀS
+             "SY": xp.zeros((n, memory, memory), dtype=x.dtype),   # SY[i, j] = s_iᵀy_j (i newer than j used)
+             "age": xp.full((n, memory), -1, dtype=xp.int64),
+             "updates": xp.zeros(n, dtype=xp.int64),
+             "theta": xp.ones(n, dtype=x.dtype),
+             "its": xp.zeros(n, dtype=xp.int64),
+             "status": xp.full(n, -1, dtype=xp.int8)}             # −1: still running
+    state["status"][projected_gradient_norm(x, g) <= pgtol] = CONVERGED
+    alive = xp.ones(n, dtype=bool)                                 # not yet written out
+
+    while True:
+        finished = alive & (state["status"] >= 0)
+        if bool(finished.any()):
+            rows = state["idx"][finished]
+            x_out[rows] = xp.clip(state["x"][finished], 0, 1)   # a step to the box's edge can overshoot by rounding
+            host_rows = backend.to_numpy(rows)
+            its_out[host_rows] = backend.to_numpy(state["its"][finished])
+            status_out[host_rows] = backend.to_numpy(state["status"][finished])
+            alive &= ~finished
+            left = int(alive.sum())
+            if left == 0:
+                break
+            if alive.shape[0] - left >= max(1, alive.shape[0] // 10):   # compacting copies: not too often
+                state = {k: v[alive] for k, v in state.items()}
+                alive = alive[alive]
+        _iterate(fun, state, alive, memory, maxiter, pgtol, ftol, max_linesearch)
+    return x_out, its_out, status_out
+
+
+def _iterate(fun, st, alive, m, maxiter, pgtol, ftol, max_linesearch):
+    """One L-BFGS-B iteration for the running rows of ``st`` (updated in place)."""
+    xp = backend.get_array_module(st["x"])
+    running = alive & (st["status"] < 0)
+    x, f, g, theta, W = st["x"], st["f"], st["g"], st["theta"], st["W"]
+    M_inv, M, bad = middle_matrix(st["SS"], st["SY"], st["age"], theta)
+    if bool(bad.any()):                       # the memory is numerically singular: drop it (as formt's info ≠ 0)
+        _drop_memory(st, bad)
+        M_inv, M, _ = middle_matrix(st["SS"], st["SY"], st["age"], theta)
+    has_memory = (st["age"] >= 0).any(axis=1)
+
+    x_cauchy, c, t_cauchy, p_cauchy, free = cauchy_point(x, g, theta, W, M)
+    z, singular = subspace_minimum(st, x_cauchy, c, t_cauchy, p_cauchy, free & has_memory[:, None], M, M_inv)
+    d = z - x
+    restart = running & singular              # the reduced system is singular: drop the memory, retry (subsm's info ≠ 0)
+    if bool(restart.any()):
+        _drop_memory(st, restart)
+        running = running & ~restart
+
+    ok, x_new, f_new, g_new, stp, gd, gd_old, dtd = line_search(fun, st["idx"], x, f, g, z, d, st["its"] == 0,
+                                                               running, max_linesearch)
+    # a failed line search: stay, drop the memory and retry, or stop when there was none
+    failed = running & ~ok
+    if bool(failed.any()):
+        st["status"][failed & ~has_memory] = ABNORMAL
+        _drop_memory(st, failed & has_memory)
+    moved = running & ok
+    f_old = f
+    st["x"] = xp.where(moved[:, None], x_new, x)
+    st["f"] = xp.where(moved, f_new, f)
+    st["g"] = xp.where(moved[:, None], g_new, g)
+    st["its"] += moved
+    # scipy's order: the iteration limit first, then the convergence tests, then the memory update
+    at_limit = moved & (st["its"] >= maxiter)
+    st["status"][at_limit] = MAXITER
+    tests = moved & ~at_limit
+    small_pg = projected_gradient_norm(st["x"], st["g"]) <= pgtol
+    small_decrease = (f_old - st["f"]) <= ftol * xp.maximum(xp.maximum(abs(f_old), abs(st["f"])), 1)
+    st["status"][tests & (small_pg | small_decrease)] = CONVERGED
+    update = tests & ~small_pg & ~small_decrease
+    if bool(update.any()):
+        update_memory(st, update, stp, d, g_new - g, gd, gd_old, dtd, m)
+
+
+def projected_gradient_norm(x, g):
+    """‖P_[0,1](x − g) − x‖_∞ per row (zero exactly at a KKT point)."""
+    xp = backend.get_array_module(x)
+    return abs(xp.clip(x - g, 0, 1) - x).max(axis=1)
+
+
+def _rowdot(a, b):
+    xp = backend.get_array_module(a)
+    return xp.einsum("nd,nd->n", a, b)
+
+
+# ---- the compact representation ---------------------------------------------------------------
+def middle_matrix(SS, SY, age, theta):
+    """M⁻¹ = [[−D, Lᵀ], [L, θSᵀS]] and M per row (n, 2m, 2m); rows whose T = θSᵀS + L D⁻¹ Lᵀ is not
+    positive definite are flagged (L-BFGS-B drops their memory).
+
+    D = diag(s_iᵀy_i), L_ij = s_iᵀy_j for pair i newer than pair j. Empty slots get −1 and 1
+    on the diagonal, which decouples them (their W columns are zero).
+    """
+    xp = backend.get_array_module(SS)
+    n, m, _ = SS.shape
+    filled = age >= 0
+    eye = xp.eye(m, dtype=bool)
+    diag_sy = xp.where(filled, xp.diagonal(SY, axis1=1, axis2=2), 1)
+    L = xp.where((age[:, :, None] > age[:, None, :]) & filled[:, None, :], SY, 0)
+    theta_ss = xp.where(eye, xp.where(filled, theta[:, None] * xp.diagonal(SS, axis1=1, axis2=2), 1)[:, :, None],
+                        theta[:, None, None] * SS)
+    M_inv = xp.empty((n, 2 * m, 2 * m), dtype=SS.dtype)
+    M_inv[:, :m, :m] = xp.where(eye, -diag_sy[:, :, None], 0)
+    M_inv[:, :m, m:] = L.transpose(0, 2, 1)
+    M_inv[:, m:, :m] = L
+    M_inv[:, m:, m:] = theta_ss
+    T = theta_ss + xp.matmul(L / diag_sy[:, None, :], L.transpose(0, 2, 1))
+    with numpy.errstate(all="ignore"):
+        ok = (xp.linalg.eigvalsh(T).min(axis=1) > 0) & xp.isfinite(T).all(axis=(1, 2))
+    M = xp.linalg.inv(xp.where(ok[:, None, None], M_inv, xp.eye(2 * m, dtype=SS.dtype)))
+    return M_inv, M, ~ok
+
+
+def _drop_memory(st, rows):
+    """Forget the memory of ``rows`` (mask): col = 0, θ = 1, as L-BFGS-B's refresh."""
+    for key in ("W", "G", "SS", "SY"):
+        st[key][rows] = 0
+    st["age"][rows] = -1
+    st["theta"][rows] = 1
+
+
+def _theta_scale(theta, m2):
+    """(n, 2m): 1 on the Y columns, θ on the S columns (W = [Y  θS] = [Y  S]·diag(scale))."""
+    xp = backend.get_array_module(theta)
+    scale = xp.ones((theta.shape[0], m2), dtype=theta.dtype)
+    scale[:, m2 // 2:] = theta[:, None]
+    return scale
+
+
+def _wt(W, v):
+    """[Y S]ᵀv per row: (n, D, 2m), (n, D) -> (n, 2m) (batched matrix-vector products)."""
+    xp = backend.get_array_module(W)
+    return xp.matmul(v[:, None, :], W)[:, 0]
+
+
+def _w(W, u):
+    """[Y S] u per row: (n, D, 2m), (n, 2m) -> (n, D)."""
+    xp = backend.get_array_module(W)
+    return xp.matmul(W, u[:, :, None])[:, :, 0]
+
+
+# ---- step 1: the generalized Cauchy point -------------------------------------------------------
+def cauchy_point(x, g, theta, W, M, chunk=32):
+    """x^c, c = Wᵀ(x^c − x), t^c, p^c = Wᵀd^c and the mask of variables free at x^c (``cauchy``).
+
+    Along the path x(t) = P(x − t·g) variable i stops at its breakpoint t_i (x_i/g_i going
+    down, (x_i − 1)/g_i going up). Between breakpoints the model is a quadratic in t with
+        f'(t)  = −Δ_j + θ t Δ_j − p_jᵀM(C_j + t p_j),      f''  = θ Δ_j − p_jᵀ M p_j,
+    Δ_j = ‖d_j‖², p_j = Wᵀd_j, C_j = Σ_{i≤j} (bound_i − x_i) w_i, d_j = −g on the variables not
+    yet stopped: cumulative sums over the sorted breakpoints, so a chunk of breakpoints is
+    one array operation. x^c is the first minimiser inside its segment.
+    """
+    xp = backend.get_array_module(x)
+    n, dim = x.shape
+    at_lower, at_upper = x <= 0, x >= 1
+    fixed = (at_lower & (g >= 0)) | (~at_lower & at_upper & (g <= 0))
+    moving = ~fixed & (at_lower | at_upper | (g != 0))
+    d = xp.where(moving, -g, 0)
+    bound = (g <= 0).astype(x.dtype)                           # the bound each variable heads for along −g
+    to_bound = bound - x                                       # z_i = bound − x_i for a stopped variable
+    with numpy.errstate(all="ignore"):
+        t_break = xp.where(moving, -to_bound / g, xp.inf)      # x_i/g_i going down, (x_i − 1)/g_i going up
+    n_break = moving.sum(axis=1)
+    delta0 = _rowdot(d, d)
+    m2 = W.shape[2]
+    p0 = _wt(W, d) * _theta_scale(theta, m2)
+    f2_org = theta * delta0 - xp.einsum("nk,nkl,nl->n", p0, M, p0)
+
+    k = min(chunk, dim)
+    first = xp.argpartition(t_break, k - 1, axis=1)[:, :k] if k < dim else xp.argsort(t_break, axis=1)
+    first = xp.take_along_axis(first, xp.argsort(xp.take_along_axis(t_break, first, axis=1), axis=1), axis=1)
+
+    rows = xp.arange(n)
+    carry = {"t": xp.zeros(n, dtype=x.dtype), "delta": delta0, "p": p0, "C": xp.zeros_like(p0),
+             "done": xp.zeros(n, dtype=xp.int64)}
+    t_sum = xp.zeros(n, dtype=x.dtype)
+    c = xp.zeros_like(p0)
+    p_stop = xp.zeros_like(p0)
+    n_hit = xp.zeros(n, dtype=xp.int64)
+    order_full = None
+    resolved = _cauchy_chunk(rows, first, carry, t_break, d, to_bound, W, theta, M, n_break, f2_org,
+                             t_sum, c, p_stop, n_hit)
+    pending = rows[~resolved]
+    if pending.size:                                           # rare: more than ``chunk`` breakpoints passed
+        order_full = xp.argsort(t_break[pending], axis=1)
+        sub = {key: val[pending] for key, val in carry.items()}
+        start = k
+        while pending.size:
+            block = order_full[:, start:start + k]
+            if block.shape[1] == 0:
+                raise RuntimeError("Cauchy point search ran past the last breakpoint")
+            done_here = _cauchy_chunk(pending, block, sub, t_break, d, to_bound, W, theta, M, n_break, f2_org,
+                                      t_sum, c, p_stop, n_hit)
+            keep = ~done_here
+            pending, order_full = pending[keep], order_full[keep]
+            sub = {key: val[keep] for key, val in sub.items()}
+            start += k
+
+    # variables passed on the way stop at their bounds; the others move t_sum along d
+    hit = xp.zeros((n, dim), dtype=bool)
+    hit[rows[:, None], first] = xp.arange(first.shape[1])[None, :] < n_hit[:, None]
+    many = xp.nonzero(n_hit > first.shape[1])[0]
+    if many.size:
+        order = xp.argsort(t_break[many], axis=1)
+        hit[many[:, None], order] = xp.arange(dim)[None, :] < n_hit[many][:, None]
+    x_cauchy = xp.where(hit, bound, x + t_sum[:, None] * d)
+    return x_cauchy, c, t_sum, p_stop, ~fixed & ~hit
+
+
+def _cauchy_chunk(rows, order, carry, t_break, d, to_bound, W, theta, M, n_break, f2_org, t_sum, c, p_stop, n_hit):
+    """Pass the breakpoints ``order`` (k, K) of ``rows`` in turn; write x^c's t, c, p and count for the
+    rows whose minimiser falls before the chunk's end; update ``carry`` for the others.
+    Returns the mask (k,) of rows resolved here."""
+    xp = backend.get_array_module(d)
+    k, K = order.shape
+    m2 = W.shape[2]
+    r = rows[:, None]
+    t_j = t_break[r, order]
+    d_j = d[r, order]
+    z_j = to_bound[r, order]
+    w = W[r, order] * _theta_scale(theta[rows], m2)[:, None, :]            # (k, K, 2m): rows of [Y θS]
+    zero = xp.zeros((k, 1), dtype=d.dtype)
+    delta = carry["delta"][:, None] - xp.concatenate([zero, xp.cumsum(d_j * d_j, axis=1)], axis=1)
+    p = carry["p"][:, None, :] - xp.concatenate([zero[:, :, None] * w[:, :1], xp.cumsum(d_j[..., None] * w, axis=1)],
+                                                axis=1)
+    C = carry["C"][:, None, :] + xp.concatenate([zero[:, :, None] * w[:, :1], xp.cumsum(z_j[..., None] * w, axis=1)],
+                                                axis=1)
+    t = xp.concatenate([carry["t"][:, None], t_j], axis=1)                 # (k, K+1): time of state j
+    th = theta[rows][:, None]
+    Mp = xp.einsum("nkl,njl->njk", M[rows], p)
+    with numpy.errstate(all="ignore"):
+        f2 = xp.maximum(EPS * f2_org[rows][:, None], th * delta - (p * Mp).sum(axis=2))
+        f1 = -delta + th * t * delta - (Mp * (C + t[..., None] * p)).sum(axis=2)
+        dtm = -f1 / f2
+        count = carry["done"][:, None] + xp.arange(K + 1)[None, :]
+        last = count >= n_break[rows][:, None]                             # every breakpoint passed
+        dtm = xp.where(last, 0, dtm)
+        gap = xp.concatenate([t_j, xp.full((k, 1), xp.inf, dtype=d.dtype)], axis=1) - t
+        gap[:, K] = xp.where(last[:, K], xp.inf, -xp.inf)                  # the next breakpoint is in the next chunk
+        stop = dtm < gap
+    resolved = stop.any(axis=1)
+    j = xp.argmax(stop, axis=1)
+    take = lambda a: xp.take_along_axis(a, j[:, None], axis=1)[:, 0]
+    step = xp.maximum(take(dtm), 0)
+    p_j = xp.take_along_axis(p, j[:, None, None], axis=1)[:, 0]
+    C_j = xp.take_along_axis(C, j[:, None, None], axis=1)[:, 0]
+    t_at = take(t)
+    out = rows[resolved]
+    t_sum[out] = (t_at + step)[resolved]
+    c[out] = (C_j + (t_at + step)[:, None] * p_j)[resolved]
+    p_stop[out] = p_j[resolved]
+    n_hit[out] = take(count)[resolved]
+    carry.update(t=t[:, K], delta=delta[:, K], p=p[:, K], C=C[:, K], done=count[:, K])
+    return resolved
+
+
+# ---- step 2: subspace minimisation ----------------------------------------------------------
+def subspace_minimum(st, x_cauchy, c, t_cauchy, p_cauchy, free, M, M_inv, refresh=8):
+    """x̄: the model's minimiser over the free variables from x^c, kept in the box (``subsm``).
+
+    Reduced gradient r = −Zᵀ(g + θ(x^c − x) − W M c); Newton step on the free variables
+        d = r/θ + W K⁻¹ Wᵀ r / θ²,   K = M⁻¹ − WᵀZZᵀW / θ       (Sherman–Morrison–Woodbury).
+    Rows without free variables or memory (``free`` all False) keep x^c. WᵀZZᵀW comes from
+    ``st["G"]``, brought up to date here for the new free set. Returns (x̄, rows whose K is singular).
+    """
+    xp = backend.get_array_module(x_cauchy)
+    x, g, theta, W = st["x"], st["g"], st["theta"], st["W"]
+    n, dim, m2 = W.shape
+    _track_free_set(st, free, refresh)
+    scale = _theta_scale(theta, m2)
+    G = st["G"] * scale[:, :, None] * scale[:, None, :]                 # WᵀZZᵀW with W = [Y θS]
+    Mc = xp.einsum("nkl,nl->nk", M, c)
+    base = xp.where(free, -theta[:, None] * (x_cauchy - x) - g, 0)
+    # WᵀZ r with r = base + Z W M c. On the free variables base = (1 − θ t^c)·d (x^c − x = t^c·d there),
+    # so WᵀZ base = (1 − θ t^c)·p^c, with p^c = WᵀZd left by the Cauchy search: no pass over W
+    wv = (1 - theta * t_cauchy)[:, None] * p_cauchy + xp.einsum("nkl,nl->nk", G, Mc)
+    K = M_inv - G / theta[:, None, None]
+    u, singular = solve_rows(K, wv)
+    newton = xp.where(free, (base + _w(W, (Mc + u / theta[:, None]) * scale)) / theta[:, None], 0)
+
+    target = x_cauchy + newton
+    projected = xp.clip(target, 0, 1)
+    touches = (free & ((projected == 0) | (projected == 1))).any(axis=1)
+    uphill = touches & (_rowdot(projected - x, g) > 0)
+    # cut the Newton step back to the box where the projection is not a descent direction
+    with numpy.errstate(all="ignore"):
+        ratio = xp.where(free & (newton < 0), -x_cauchy / newton,
+                         xp.where(free & (newton > 0), (1 - x_cauchy) / newton, xp.inf))
+    ratio = xp.maximum(ratio, 0)
+    first = xp.argmin(ratio, axis=1)
+    alpha = xp.minimum(xp.take_along_axis(ratio, first[:, None], axis=1)[:, 0], 1)
+    cut = x_cauchy + alpha[:, None] * newton
+    blocked = alpha < 1
+    bound_value = xp.where(newton[xp.arange(n), first] > 0, 1.0, 0.0).astype(x.dtype)
+    cut[xp.arange(n)[blocked], first[blocked]] = bound_value[blocked]
+    return xp.where(uphill[:, None], cut, projected), singular
+
+
+def solve_rows(K, b):
+    """u_n = K_n⁻¹ b_n for every row, and the mask of rows whose K_n is singular (their u_n = 0).
+
+    NumPy's batched solve fails for the whole batch when one matrix is singular (CuPy's returns
+    non-finite rows instead); the rare failing batch is then solved row by row."""
+    xp = backend.get_array_module(K)
+    try:
+        u = xp.linalg.solve(K, b[..., None])[..., 0]
+    except numpy.linalg.LinAlgError:
+        u = xp.zeros_like(b)
+        for i in range(K.shape[0]):
+            try:
+                u[i] = xp.linalg.solve(K[i], b[i])
+            except numpy.linalg.LinAlgError:
+                u[i] = xp.nan
+    singular = ~xp.isfinite(u).all(axis=1)
+    return xp.where(singular[:, None], 0, u), singular
+
+
+def _track_free_set(st, free, refresh):
+    """Bring G = [Y S]ᵀZ[Y S] from the last free set Z to ``free``: add the variables that entered,
+    subtract those that left (a gather of a few rows of W per problem); rows where more than
+    D/``refresh`` variables changed are rebuilt instead."""
+    xp = backend.get_array_module(free)
+    W, G = st["W"], st["G"]
+    dim = W.shape[1]
+    change = free != st["Z"]
+    counts = change.sum(axis=1)
+    rebuild = counts > dim // refresh
+    if bool(rebuild.any()):
+        rows = xp.nonzero(rebuild)[0]
+        Wr = W[rows]
+        G[rows] = xp.matmul((Wr * free[rows][:, :, None]).transpose(0, 2, 1), Wr)
+        counts = xp.where(rebuild, 0, counts)
+    most = int(counts.max())
+    if most:
+        rows = xp.arange(W.shape[0])[:, None]
+        order = xp.argpartition(change.view(xp.int8) * -1, most - 1, axis=1)[:, :most]   # every changed variable
+        sign = xp.where(change[rows, order] & ~rebuild[:, None],
+                        xp.where(free[rows, order], 1, -1), 0).astype(W.dtype)
+        Wc = W[rows, order]                                                 # (n, most, 2m)
+        G += xp.matmul((Wc * sign[:, :, None]).transpose(0, 2, 1), Wc)
+    st["Z"] = free
+
+
+# ---- step 3: line search -------------------------------------------------------------------------
+def line_search(fun, idx, x, f, g, z, d, first_iteration, running, max_linesearch):
+    """Moré–Thuente along d from x for the running rows (``lnsrlb``).
+
+    Returns (ok, x_new, f_new, g_new, stp, gᵀd at x_new, gᵀd at x, ‖d‖²); rows with an
+    uphill d or no acceptable step within ``max_linesearch`` evaluations are not ok.
+    """
+    xp = backend.get_array_module(x)
+    gd_old = _rowdot(g, d)
+    dtd = _rowdot(d, d)
+    with numpy.errstate(all="ignore"):
+        ratio = xp.where(d < 0, -x / d, xp.where(d > 0, (1 - x) / d, xp.inf))
+    stpmax = xp.where(first_iteration, 1.0, xp.minimum(BIG, ratio.min(axis=1))).astype(x.dtype)
+    stp = xp.minimum(1.0, stpmax).astype(x.dtype)
+    search = MoreThuente(f, gd_old, stp, stpmax)
+    x_new, f_new, g_new, gd = x.copy(), f.copy(), g.copy(), gd_old.copy()
+    ok = xp.zeros(x.shape[0], dtype=bool)
+    rows = xp.nonzero(running & (gd_old < 0))[0]
+    for _ in range(max_linesearch):
+        if rows.size == 0:
+            break
+        s = search.stp[rows]
+        xt = xp.where((s == 1)[:, None], z[rows], x[rows] + s[:, None] * d[rows])
+        ft, gt = fun(xt, idx[rows])
+        gdt = _rowdot(gt, d[rows])
+        accepted = search.step(ft, gdt, rows)
+        x_new[rows], f_new[rows], g_new[rows], gd[rows] = xt, ft, gt, gdt
+        ok[rows[accepted]] = True
+        rows = rows[~accepted]
+    return ok, x_new, f_new, g_new, search.stp, gd, gd_old, dtd
+
+
+# ---- step 4: the memory ------------------------------------------------------------------------
+def update_memory(st, rows, stp, d, y, gd, gd_old, dtd, m):
+    """Store s = stp·d, y for ``rows`` (mask) unless sᵀy ≤ ε·(−gᵀs) (``matupd``); θ = yᵀy / sᵀy."""
+    xp = backend.get_array_module(d)
+    sy = (gd - gd_old) * stp                       # sᵀy, as L-BFGS-B computes it
+    good = rows & (sy > EPS * (-gd_old * stp))
+    if not bool(good.any()):
+        return
+    r = xp.nonzero(good)[0]
+    slot = xp.argmin(st["age"][r], axis=1)       # an empty slot (age −1) or the oldest pair
+    s = stp[:, None] * d
+    W, G, Z = st["W"], st["G"], st["Z"]
+    W[r, :, slot] = y[r]
+    W[r, :, m + slot] = s[r]
+    st["age"][r, slot] = st["updates"][r]
+    st["updates"][r] += 1
+    # one pass over W: [Y S]ᵀ(Z y), [Y S]ᵀ(Z s) for G's new row and column, [Y S]ᵀs for SᵀS and SᵀY
+    vectors = xp.stack([y * Z, s * Z, s], axis=1)                        # (n, 3, D)
+    prods = xp.matmul(vectors, W)[r].transpose(0, 2, 1)                   # (k, 2m, 3)
+    for col, j in ((0, slot), (1, m + slot)):
+        G[r, :, j] = prods[:, :, col]
+        G[r, j, :] = prods[:, :, col]
+    s_dot = prods[:, :, 2]
+    SS, SY = st["SS"], st["SY"]
+    SS[r, slot, :] = s_dot[:, m:]
+    SS[r, :, slot] = s_dot[:, m:]
+    SS[r, slot, slot] = stp[r] ** 2 * dtd[r]
+    SY[r, slot, :] = s_dot[:, :m]                  # s_newᵀ y_j: row of the newest pair
+    SY[r, slot, slot] = sy[r]
+    st["theta"][r] = _rowdot(y[r], y[r]) / sy[r]
