@@ -53,7 +53,8 @@ def agreement(ref, bat):
             "success_diff_points": 100 * abs(ref.error_rate - bat.error_rate),
             "distortion_ref": ref.mean_distortion, "distortion_batched": bat.mean_distortion,
             "distortion_rel_diff": abs(bat.mean_distortion / ref.mean_distortion - 1),
-            "iterations_ref": float(ref.iterations.mean()), "iterations_batched": float(bat.iterations.mean())}
+            "iterations_ref": float(ref.iterations.mean()), "iterations_batched": float(bat.iterations.mean()),
+            "verdicts_differ": int((ref.success != bat.success).sum()), "n": len(ref)}
 
 
 def mid_c(net, x, y, t, c_hi, dtype, algorithm):
@@ -143,7 +144,8 @@ def main():
             print(f"    {where}: success {100 * a['success_ref']:.1f}% / {100 * a['success_batched']:.1f}% "
                   f"({a['success_diff_points']:.1f} pt), distortion {a['distortion_ref']:.5f} / "
                   f"{a['distortion_batched']:.5f} ({100 * a['distortion_rel_diff']:.2f}%), iterations "
-                  f"{a['iterations_ref']:.1f} / {a['iterations_batched']:.1f}", flush=True)
+                  f"{a['iterations_ref']:.1f} / {a['iterations_batched']:.1f}, verdicts differ on "
+                  f"{a['verdicts_differ']} of {a['n']} images", flush=True)
     try:
         import torch
         k = args.n_torch

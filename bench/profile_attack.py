@@ -22,6 +22,7 @@ def main():
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
     parser.add_argument("--dtype", default="float64")
+    parser.add_argument("--algorithm", default="lbfgsb", choices=["lbfgsb", "projected"])
     parser.add_argument("--top", type=int, default=18)
     args = parser.parse_args()
     backend.set_backend(args.backend)
@@ -29,13 +30,13 @@ def main():
     x, y = load_mnist("test", flat=input_layout(net) == "flat")
     x, y = x[:args.n], y[:args.n]
     targets = choose_targets(net, x, y, "random", rng=0)
-    batched_lbfgs_attack(net, x[:50], y[:50], targets[:50], args.c, dtype=args.dtype)     # warm-up
+    batched_lbfgs_attack(net, x[:50], y[:50], targets[:50], args.c, dtype=args.dtype, algorithm=args.algorithm)  # warm-up
     profile = cProfile.Profile()
     t0 = timer()
     profile.enable()
-    result = batched_lbfgs_attack(net, x, y, targets, args.c, dtype=args.dtype)
+    result = batched_lbfgs_attack(net, x, y, targets, args.c, dtype=args.dtype, algorithm=args.algorithm)
     profile.disable()
-    print(f"{args.n} images, {args.backend} {args.dtype}: {timer() - t0:.2f} s, "
+    print(f"{args.n} images, {args.backend} {args.dtype} {args.algorithm}: {timer() - t0:.2f} s, "
           f"mean iterations {result.iterations.mean():.1f}, error {100 * result.error_rate:.2f}%")
     pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
 

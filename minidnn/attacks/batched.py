@@ -16,19 +16,22 @@ Converged examples leave the active set; outputs are host arrays in an AttackRes
 network (layers cache their forward pass). NumPy releases the GIL inside its array
 operations, so on a multi-core CPU the element-wise passes, which one BLAS call does not
 spread over cores, run side by side; use it with one BLAS thread (OPENBLAS_NUM_THREADS=1),
-or the threads and BLAS's own compete for the cores.
+or the threads and BLAS's own compete for the cores. Results can differ from one worker's in
+the last bits (BLAS rounds a 500-row product differently from a 1,000-row one), and noise layers
+left on at test time draw the same noise in every worker's copy.
 """
 import time
 
 import numpy
 
 from .. import backend
-from .lbfgsb import CONVERGED, minimize_box
+from . import lbfgsb, projected
 from .objective import AttackObjective, network_copy, prepare_inputs
-from .projected import minimize_projected
 from .result import AttackResult
 
-ALGORITHMS = {"lbfgsb": minimize_box, "projected": minimize_projected}
+# name: (minimiser, its status code for convergence)
+ALGORITHMS = {"lbfgsb": (lbfgsb.minimize_box, lbfgsb.CONVERGED),
+              "projected": (projected.minimize_projected, projected.CONVERGED)}
 
 
 def batched_lbfgs_attack(net, x, labels, targets, c, maxiter=200, memory=10, batch_size=1000,
@@ -97,5 +100,6 @@ def _minimise(objective, x0, maxiter, m, pgtol, ftol, max_linesearch, on_evaluat
             on_evaluate(rows, x_flat, logits)
         return f, g.reshape(g.shape[0], dim)
 
-    x, its, status = ALGORITHMS[algorithm](evaluate, x0.reshape(n, dim), maxiter, m, pgtol, ftol, max_linesearch)
-    return x.reshape(shape), its, status == CONVERGED
+    minimise, converged = ALGORITHMS[algorithm]
+    x, its, status = minimise(evaluate, x0.reshape(n, dim), maxiter, m, pgtol, ftol, max_linesearch)
+    return x.reshape(shape), its, status == converged

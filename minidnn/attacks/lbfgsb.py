@@ -161,9 +161,11 @@ def middle_matrix(SS, SY, age, theta):
     M_inv[:, :m, m:] = L.transpose(0, 2, 1)
     M_inv[:, m:, :m] = L
     M_inv[:, m:, m:] = theta_ss
-    T = theta_ss + xp.matmul(L / diag_sy[:, None, :], L.transpose(0, 2, 1))
     with numpy.errstate(all="ignore"):
-        ok = (xp.linalg.eigvalsh(T).min(axis=1) > 0) & xp.isfinite(T).all(axis=(1, 2))
+        T = theta_ss + xp.matmul(L / diag_sy[:, None, :], L.transpose(0, 2, 1))
+        finite = xp.isfinite(T).all(axis=(1, 2))               # (NumPy's eigvalsh fails the batch on NaN)
+        T = xp.where(finite[:, None, None], T, xp.eye(m, dtype=T.dtype))
+        ok = finite & (xp.linalg.eigvalsh(T).min(axis=1) > 0)
     M = xp.linalg.inv(xp.where(ok[:, None, None], M_inv, xp.eye(2 * m, dtype=SS.dtype)))
     return M_inv, M, ~ok
 
@@ -234,12 +236,18 @@ def cauchy_point(x, g, theta, W, M, chunk=32):
     c = xp.zeros_like(p0)
     p_stop = xp.zeros_like(p0)
     n_hit = xp.zeros(n, dtype=xp.int64)
-    order_full = None
     resolved = _cauchy_chunk(rows, first, carry, t_break, d, to_bound, W, theta, M, n_break, f2_org,
                              t_sum, c, p_stop, n_hit)
+    # variables passed on the way stop at their bounds; the others move t_sum along d
+    hit = xp.zeros((n, dim), dtype=bool)
+    hit[rows[:, None], first] = xp.arange(first.shape[1])[None, :] < n_hit[:, None]
     pending = rows[~resolved]
     if pending.size:                                           # rare: more than ``chunk`` breakpoints passed
-        order_full = xp.argsort(t_break[pending], axis=1)
+        # the remaining breakpoints in order; the first chunk's are put in front (ties at its edge
+        # could otherwise be ordered differently by the partial and the full sort)
+        masked = t_break[pending]
+        masked[xp.arange(pending.size)[:, None], first[pending]] = -xp.inf
+        order_full = xp.argsort(masked, axis=1)
         sub = {key: val[pending] for key, val in carry.items()}
         start = k
         while pending.size:
@@ -248,18 +256,13 @@ def cauchy_point(x, g, theta, W, M, chunk=32):
                 raise RuntimeError("Cauchy point search ran past the last breakpoint")
             done_here = _cauchy_chunk(pending, block, sub, t_break, d, to_bound, W, theta, M, n_break, f2_org,
                                       t_sum, c, p_stop, n_hit)
+            if bool(done_here.any()):
+                out, order_out = pending[done_here], order_full[done_here]
+                hit[out[:, None], order_out] = xp.arange(dim)[None, :] < n_hit[out][:, None]
             keep = ~done_here
             pending, order_full = pending[keep], order_full[keep]
             sub = {key: val[keep] for key, val in sub.items()}
             start += k
-
-    # variables passed on the way stop at their bounds; the others move t_sum along d
-    hit = xp.zeros((n, dim), dtype=bool)
-    hit[rows[:, None], first] = xp.arange(first.shape[1])[None, :] < n_hit[:, None]
-    many = xp.nonzero(n_hit > first.shape[1])[0]
-    if many.size:
-        order = xp.argsort(t_break[many], axis=1)
-        hit[many[:, None], order] = xp.arange(dim)[None, :] < n_hit[many][:, None]
     x_cauchy = xp.where(hit, bound, x + t_sum[:, None] * d)
     return x_cauchy, c, t_sum, p_stop, ~fixed & ~hit
 
@@ -276,15 +279,22 @@ def _cauchy_chunk(rows, order, carry, t_break, d, to_bound, W, theta, M, n_break
     d_j = d[r, order]
     z_j = to_bound[r, order]
     w = W[r, order] * _theta_scale(theta[rows], m2)[:, None, :]            # (k, K, 2m): rows of [Y θS]
-    zero = xp.zeros((k, 1), dtype=d.dtype)
-    delta = carry["delta"][:, None] - xp.concatenate([zero, xp.cumsum(d_j * d_j, axis=1)], axis=1)
-    p = carry["p"][:, None, :] - xp.concatenate([zero[:, :, None] * w[:, :1], xp.cumsum(d_j[..., None] * w, axis=1)],
-                                                axis=1)
-    C = carry["C"][:, None, :] + xp.concatenate([zero[:, :, None] * w[:, :1], xp.cumsum(z_j[..., None] * w, axis=1)],
-                                                axis=1)
+    # states j = 0..K: before the chunk's first breakpoint, then after each (cumulative sums)
+    delta = xp.empty((k, K + 1), dtype=d.dtype)
+    delta[:, 0] = carry["delta"]
+    delta[:, 1:] = -d_j * d_j
+    delta = xp.cumsum(delta, axis=1)
+    p = xp.empty((k, K + 1, m2), dtype=d.dtype)
+    p[:, 0] = carry["p"]
+    xp.multiply(-d_j[..., None], w, out=p[:, 1:])
+    p = xp.cumsum(p, axis=1)
+    C = xp.empty((k, K + 1, m2), dtype=d.dtype)
+    C[:, 0] = carry["C"]
+    xp.multiply(z_j[..., None], w, out=C[:, 1:])
+    C = xp.cumsum(C, axis=1)
     t = xp.concatenate([carry["t"][:, None], t_j], axis=1)                 # (k, K+1): time of state j
     th = theta[rows][:, None]
-    Mp = xp.einsum("nkl,njl->njk", M[rows], p)
+    Mp = xp.matmul(p, M[rows])                                             # (M p_j)ᵀ = p_jᵀ M, M symmetric
     with numpy.errstate(all="ignore"):
         f2 = xp.maximum(EPS * f2_org[rows][:, None], th * delta - (p * Mp).sum(axis=2))
         f1 = -delta + th * t * delta - (Mp * (C + t[..., None] * p)).sum(axis=2)
@@ -312,7 +322,7 @@ def _cauchy_chunk(rows, order, carry, t_break, d, to_bound, W, theta, M, n_break
 
 
 # ---- step 2: subspace minimisation ----------------------------------------------------------
-def subspace_minimum(st, x_cauchy, c, t_cauchy, p_cauchy, free, M, M_inv, refresh=8):
+def subspace_minimum(st, x_cauchy, c, t_cauchy, p_cauchy, free, M, M_inv, rebuild_share=1 / 8):
     """x̄: the model's minimiser over the free variables from x^c, kept in the box (``subsm``).
 
     Reduced gradient r = −Zᵀ(g + θ(x^c − x) − W M c); Newton step on the free variables
@@ -323,7 +333,7 @@ def subspace_minimum(st, x_cauchy, c, t_cauchy, p_cauchy, free, M, M_inv, refres
     xp = backend.get_array_module(x_cauchy)
     x, g, theta, W = st["x"], st["g"], st["theta"], st["W"]
     n, dim, m2 = W.shape
-    _track_free_set(st, free, refresh)
+    _track_free_set(st, free, rebuild_share)
     scale = _theta_scale(theta, m2)
     G = st["G"] * scale[:, :, None] * scale[:, None, :]                 # WᵀZZᵀW with W = [Y θS]
     Mc = xp.einsum("nkl,nl->nk", M, c)
@@ -344,12 +354,12 @@ def subspace_minimum(st, x_cauchy, c, t_cauchy, p_cauchy, free, M, M_inv, refres
         ratio = xp.where(free & (newton < 0), -x_cauchy / newton,
                          xp.where(free & (newton > 0), (1 - x_cauchy) / newton, xp.inf))
     ratio = xp.maximum(ratio, 0)
-    first = xp.argmin(ratio, axis=1)
-    alpha = xp.minimum(xp.take_along_axis(ratio, first[:, None], axis=1)[:, 0], 1)
+    blocking = xp.argmin(ratio, axis=1)                                     # the first variable to hit its bound
+    alpha = xp.minimum(xp.take_along_axis(ratio, blocking[:, None], axis=1)[:, 0], 1)
     cut = x_cauchy + alpha[:, None] * newton
     blocked = alpha < 1
-    bound_value = xp.where(newton[xp.arange(n), first] > 0, 1.0, 0.0).astype(x.dtype)
-    cut[xp.arange(n)[blocked], first[blocked]] = bound_value[blocked]
+    bound_value = xp.where(newton[xp.arange(n), blocking] > 0, 1.0, 0.0).astype(x.dtype)
+    cut[xp.arange(n)[blocked], blocking[blocked]] = bound_value[blocked]
     return xp.where(uphill[:, None], cut, projected), singular
 
 
@@ -372,16 +382,16 @@ def solve_rows(K, b):
     return xp.where(singular[:, None], 0, u), singular
 
 
-def _track_free_set(st, free, refresh):
+def _track_free_set(st, free, rebuild_share):
     """Bring G = [Y S]ᵀZ[Y S] from the last free set Z to ``free``: add the variables that entered,
     subtract those that left (a gather of a few rows of W per problem); rows where more than
-    D/``refresh`` variables changed are rebuilt instead."""
+    ``rebuild_share``·D variables changed are rebuilt instead."""
     xp = backend.get_array_module(free)
     W, G = st["W"], st["G"]
     dim = W.shape[1]
     change = free != st["Z"]
     counts = change.sum(axis=1)
-    rebuild = counts > dim // refresh
+    rebuild = counts > int(dim * rebuild_share)
     if bool(rebuild.any()):
         rows = xp.nonzero(rebuild)[0]
         Wr = W[rows]

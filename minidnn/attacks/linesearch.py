@@ -7,9 +7,9 @@ the strong Wolfe conditions
 
 (Moré & Thuente 1994, ACM TOMS 20(3)). Here φ_n(t) = f_n(x_n + t·d_n), one search per row,
 each row its own step, bracket and stage; the arithmetic is MINPACK-2's, so a row takes the
-steps the Fortran would take. ``MoreThuente.start`` takes φ(0), φ'(0) and the first step;
-``step`` takes φ(t), φ'(t) at the current step and either accepts it (done) or proposes the
-next one.
+steps the Fortran would take. ``MoreThuente(φ(0), φ'(0), first step, longest step)`` starts the
+searches; ``step`` takes φ(t), φ'(t) at the current steps and either accepts them (done) or
+proposes the next ones.
 """
 import numpy
 

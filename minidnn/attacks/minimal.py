@@ -15,7 +15,7 @@ from .result import AttackResult
 
 
 def minimal_attack(net, x, labels, targets, c_init=1.0, steps=12, factor=10.0, maxiter=200, memory=10,
-                   dtype="float64"):
+                   dtype="float64", algorithm="lbfgsb"):
     """Returns an AttackResult with per-example minimal adversarials (original kept where none found)."""
     module = backend.xp()
     x_host, labels, targets, untargeted = prepare_inputs(net, x, labels, targets, c_init)
@@ -44,7 +44,8 @@ def minimal_attack(net, x, labels, targets, c_init=1.0, steps=12, factor=10.0, m
 
     for _ in range(steps):
         objective = AttackObjective(work, module.asarray(c, dtype=dtype), x0, aim, untargeted=untargeted)
-        adv, it, _ = _minimise(objective, x0, maxiter, memory, 1e-5, 2.220446049250313e-09, 20, keep_best)
+        adv, it, _ = _minimise(objective, x0, maxiter, memory, 1e-5, 2.220446049250313e-09, 20, keep_best,
+                               algorithm=algorithm)
         its += it
         pred = backend.to_numpy(work.predict(adv))
         ok = (pred != labels) if untargeted else (pred == targets)
@@ -55,6 +56,6 @@ def minimal_attack(net, x, labels, targets, c_init=1.0, steps=12, factor=10.0, m
                         numpy.where(lo > 0, c * factor, c / factor))
     adversarial = best.reshape(x0.shape)
     predicted = backend.to_numpy(work.predict(adversarial))
-    meta = {"method": "minimal", "steps": steps, "c_init": c_init, "c_found": lo.tolist()}
+    meta = {"method": "minimal", "algorithm": algorithm, "steps": steps, "c_init": c_init, "c_found": lo.tolist()}
     return AttackResult.from_arrays(x_host, adversarial, targets, labels, predicted, its,
                                     backend.to_numpy(best_l2) < numpy.inf, meta)

@@ -52,6 +52,13 @@ def attack_dataset(net, x, labels, targets, c, method="batched", chunk=1000, par
     return result
 
 
+def saved_setting(saved, key):
+    """``saved[key]``, or for a batched result saved before ``key`` existed, the value it was made with."""
+    if key in saved:
+        return saved[key]
+    return LEGACY_SETTINGS.get(key) if saved.get("method") == "batched" else None
+
+
 def weights_fingerprint(net):
     """SHA-1 of the network's spec and parameters: chunks made against other weights are not reused."""
     digest = hashlib.sha1(json.dumps(net.spec(), sort_keys=True).encode())
@@ -69,7 +76,7 @@ def _reuse(path, settings, x, labels, targets):
         part = AttackResult.load(path)
     except Exception:
         return None                       # unreadable (e.g. killed mid-write elsewhere): redo it
-    same = all(part.meta.get(k, LEGACY_SETTINGS.get(k)) == v for k, v in settings.items()) and len(part) == len(labels)
+    same = all(saved_setting(part.meta, k) == v for k, v in settings.items()) and len(part) == len(labels)
     # the same examples too (another subset or target rule saved under this path must not be reused)
     same = same and (numpy.array_equal(part.label, backend.to_numpy(labels))
                      and numpy.array_equal(part.target, backend.to_numpy(targets))

@@ -7,7 +7,7 @@ import time
 import numpy
 
 from ..attacks.protocol import search_c
-from ..attacks.run import LEGACY_SETTINGS, attack_dataset, weights_fingerprint
+from ..attacks.run import attack_dataset, saved_setting, weights_fingerprint
 from ..attacks.targets import choose_targets
 from ..checkpoint import atomic_write
 from ..data import subset
@@ -47,14 +47,14 @@ def protocol_eval(net, data, out_dir, seed=0, search_n=1000, threshold=0.995, ev
         options.setdefault("algorithm", "lbfgsb")
     key = {"seed": seed, "search_n": search_n, "threshold": threshold, "eval_n": eval_n, "method": method,
            "algorithm": options.get("algorithm"), "weights_sha1": fingerprint}
-    matches = lambda saved, keys: all(saved.get(k, LEGACY_SETTINGS.get(k)) == key[k] for k in keys)
+    matches = lambda saved, keys: all(saved_setting(saved, k) == key[k] for k in keys)
     adv_path = os.path.join(out_dir, "adv-test.npz")
     if summary and matches(summary, key) and os.path.exists(adv_path):
         return summary                 # (the adversarial set is not in git: a fresh checkout rebuilds it)
     t0 = time.perf_counter()
     search_file = os.path.join(out_dir, "c-search.json")
     search = read_json(search_file)
-    if not (search and matches(search, ("seed", "search_n", "threshold", "algorithm", "weights_sha1"))):
+    if not (search and matches(search, ("seed", "search_n", "threshold", "method", "algorithm", "weights_sha1"))):
         rows = subset(len(data["y_val"]), min(search_n, len(data["y_val"])), seed + 1)
         xs, ys = data["x_val"][rows], data["y_val"][rows]
         ts = choose_targets(net, xs, ys, "random", rng=numpy.random.default_rng(seed + 1))
