@@ -5,14 +5,19 @@ the same protocol (c searched on 1,000 validation images for ≥ 99.5% error, th
 images, random wrong targets, seed 0) with `--algorithm` (default `lbfgsb`) into its own folder,
 and prints both.
 
-    OPENBLAS_NUM_THREADS=1 python bench/table1_minimisers.py --models N100-100-10,N200-200-10,AE400-10 --workers 2
+    OPENBLAS_NUM_THREADS=1 python bench/table1_minimisers.py --workers 2 > bench/results/table1_minimisers.txt
+
+Reruns reuse the saved search and attacks in --out (the protocol's own caching). The checkpoints
+must hold the weights behind the committed results: they are compared with the committed
+summaries' fingerprints first.
 """
 import argparse
 import json
 import os
 
 from minidnn.checkpoint import load_model
-from minidnn.experiments.adversarial import protocol_eval
+from minidnn.attacks.run import weights_fingerprint
+from minidnn.experiments.adversarial import protocol_eval, read_json
 from minidnn.experiments.baselines import mnist_splits
 from minidnn.networks import input_layout
 
@@ -31,6 +36,10 @@ def main():
     rows = []
     for model in args.models.split(","):
         net = load_model(os.path.join(REPO, "checkpoints", f"{model}.npz"))
+        saved = read_json(os.path.join(REPO, "results", "attacks", f"{model}-orig-s0", "summary.json")) or {}
+        if saved.get("weights_sha1") != weights_fingerprint(net):
+            raise SystemExit(f"checkpoints/{model}.npz is not the model behind results/ (weights differ): "
+                             "the comparison would be meaningless")
         data = mnist_splits(input_layout(net), seed=0)
         s = protocol_eval(net, data, os.path.join(args.out, f"{model}-{args.algorithm}"), seed=0, search_n=1000,
                           progress=False, algorithm=args.algorithm, workers=args.workers)

@@ -14,7 +14,7 @@ from ..data import subset
 
 
 # The batched minimiser behind the experiments' committed results (results/). The default
-# "lbfgsb" follows scipy step by step; "projected" agrees with it at the protocol's c (where
+# "lbfgsb" follows scipy's algorithm to rounding; "projected" agrees with it at the protocol's c (where
 # every table attacks), see bench/RESULTS.md. Changing this reruns every attack.
 ATTACK_ALGORITHM = "projected"
 

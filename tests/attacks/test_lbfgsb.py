@@ -191,3 +191,22 @@ def test_a_singular_reduced_system_is_flagged_not_fatal():
     u, singular = solve_rows(K, b)
     assert singular.tolist() == [False, True, False]
     numpy.testing.assert_allclose(u, [[0.5, 0.5, 0.5], [0, 0, 0], [1, 0.5, 0.25]])
+
+
+def test_cauchy_chunks_on_the_strict_stand_in(strict):
+    """The later-chunk branch (rows passing more than one chunk of breakpoints) on the strict
+    CuPy stand-in: no silent host/device mix, NumPy's numbers exactly."""
+    n, dim, m = 8, 30, 3
+    rng = numpy.random.default_rng(2)
+    W, SS, SY, age, theta = memory_state(n, dim, m, 2)
+    M = middle_matrix(SS, SY, age, theta)[1]
+    x = rng.uniform(0, 1, (n, dim))
+    x[:, :6] = 0
+    g = 3 * rng.standard_normal((n, dim))
+    expected = cauchy_point(x, g, theta, W, M, chunk=2)
+    fixed = ((x <= 0) & (g >= 0)) | ((x >= 1) & (g <= 0))
+    passed = (~expected[4] & ~fixed).sum(axis=1)              # breakpoints passed on the way
+    assert passed.max() > 2                                   # so some rows went past the first chunk
+    got = cauchy_point(*(strict.asarray(a) for a in (x, g, theta, W, M)), chunk=2)
+    for want, have in zip(expected, got):
+        numpy.testing.assert_array_equal(strict.asnumpy(have), want)
