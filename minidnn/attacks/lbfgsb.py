@@ -135,7 +135,8 @@ def projected_gradient_norm(x, g):
     return abs(xp.clip(x - g, 0, 1) - x).max(axis=1)
 
 
-def _rowdot(a, b):
+def rowdot(a, b):
+    """Row-wise ⟨a_n, b_n⟩ of two (n, D) arrays, without a temporary."""
     xp = backend.get_array_module(a)
     return xp.einsum("nd,nd->n", a, b)
 
@@ -220,7 +221,7 @@ def cauchy_point(x, g, theta, W, M, chunk=32):
     with numpy.errstate(all="ignore"):
         t_break = xp.where(moving, -to_bound / g, xp.inf)      # x_i/g_i going down, (x_i − 1)/g_i going up
     n_break = moving.sum(axis=1)
-    delta0 = _rowdot(d, d)
+    delta0 = rowdot(d, d)
     m2 = W.shape[2]
     p0 = _wt(W, d) * _theta_scale(theta, m2)
     f2_org = theta * delta0 - xp.einsum("nk,nkl,nl->n", p0, M, p0)
@@ -348,7 +349,7 @@ def subspace_minimum(st, x_cauchy, c, t_cauchy, p_cauchy, free, M, M_inv, rebuil
     target = x_cauchy + newton
     projected = xp.clip(target, 0, 1)
     touches = (free & ((projected == 0) | (projected == 1))).any(axis=1)
-    uphill = touches & (_rowdot(projected - x, g) > 0)
+    uphill = touches & (rowdot(projected - x, g) > 0)
     # cut the Newton step back to the box where the projection is not a descent direction
     with numpy.errstate(all="ignore"):
         ratio = xp.where(free & (newton < 0), -x_cauchy / newton,
@@ -416,8 +417,8 @@ def line_search(fun, idx, x, f, g, z, d, first_iteration, running, max_linesearc
     uphill d or no acceptable step within ``max_linesearch`` evaluations are not ok.
     """
     xp = backend.get_array_module(x)
-    gd_old = _rowdot(g, d)
-    dtd = _rowdot(d, d)
+    gd_old = rowdot(g, d)
+    dtd = rowdot(d, d)
     with numpy.errstate(all="ignore"):
         ratio = xp.where(d < 0, -x / d, xp.where(d > 0, (1 - x) / d, xp.inf))
     stpmax = xp.where(first_iteration, 1.0, xp.minimum(BIG, ratio.min(axis=1))).astype(x.dtype)
@@ -432,7 +433,7 @@ def line_search(fun, idx, x, f, g, z, d, first_iteration, running, max_linesearc
         s = search.stp[rows]
         xt = xp.where((s == 1)[:, None], z[rows], x[rows] + s[:, None] * d[rows])
         ft, gt = fun(xt, idx[rows])
-        gdt = _rowdot(gt, d[rows])
+        gdt = rowdot(gt, d[rows])
         accepted = search.step(ft, gdt, rows)
         x_new[rows], f_new[rows], g_new[rows], gd[rows] = xt, ft, gt, gdt
         ok[rows[accepted]] = True
@@ -469,4 +470,4 @@ def update_memory(st, rows, stp, d, y, gd, gd_old, dtd, m):
     SS[r, slot, slot] = stp[r] ** 2 * dtd[r]
     SY[r, slot, :] = s_dot[:, :m]                  # s_newᵀ y_j: row of the newest pair
     SY[r, slot, slot] = sy[r]
-    st["theta"][r] = _rowdot(y[r], y[r]) / sy[r]
+    st["theta"][r] = rowdot(y[r], y[r]) / sy[r]

@@ -26,6 +26,7 @@ distortion) but not where success is near 50% (1.1 points), see bench/RESULTS.md
 import numpy
 
 from .. import backend
+from .lbfgsb import projected_gradient_norm, rowdot as dot
 
 ARMIJO = 1e-4
 CONVERGED, NOT_CONVERGED = 0, 1
@@ -54,13 +55,10 @@ def minimize_projected(evaluate, x0, maxiter=200, memory=10, pgtol=1e-5, ftol=2.
     Y = xp.zeros((n, m, dim), dtype=x.dtype)
     rho = xp.zeros((n, m), dtype=x.dtype)
     gamma = xp.ones(n, dtype=x.dtype)
-    done = _projected_gradient_norm(x, g) <= pgtol
+    done = projected_gradient_norm(x, g) <= pgtol
     conv = done.copy()
     its = xp.zeros(n, dtype=xp.int64)
     alive = xp.ones(n, dtype=bool)            # rows not yet written out (finished rows linger until compaction)
-
-    def dot(a, b):                            # row-wise ⟨a_n, b_n⟩ without a temporary
-        return xp.einsum("nd,nd->n", a, b)
 
     for k in range(maxiter + 1):
         finished = (done & alive) if k < maxiter else alive
@@ -146,12 +144,6 @@ def minimize_projected(evaluate, x0, maxiter=200, memory=10, pgtol=1e-5, ftol=2.
         its += alive
         small_step = (f - f_new) <= ftol * xp.maximum(xp.maximum(abs(f), abs(f_new)), 1)
         x, f, g = x_new, f_new, g_new
-        conv = (_projected_gradient_norm(x, g) <= pgtol) | (small_step & ~failed)
+        conv = (projected_gradient_norm(x, g) <= pgtol) | (small_step & ~failed)
         done = conv | failed
     return x_out, its_out, numpy.where(conv_out, CONVERGED, NOT_CONVERGED).astype(numpy.int8)
-
-
-def _projected_gradient_norm(x, g):
-    """‖P_[0,1](x − g) − x‖_∞ per example (zero exactly at a KKT point)."""
-    xp = backend.get_array_module(x)
-    return abs(xp.clip(x - g, 0, 1) - x).max(axis=1)

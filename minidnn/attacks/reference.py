@@ -19,13 +19,22 @@ from .objective import AttackObjective, network_copy, prepare_inputs
 from .result import AttackResult
 
 
-def lbfgsb_attack(net, x, labels, targets, c, maxiter=200, memory=10, progress=False, net64=None):
+def lbfgsb_attack(net, x, labels, targets, c, maxiter=200, memory=10, progress=False, net64=None, start=None):
     """Attack each example of x: (N, ...) in [0,1], labels/targets: (N,) (targets −1: untargeted).
 
-    Returns an AttackResult whose meta keeps scipy's per-example messages.
+    ``start``: (N, ...) points in [0,1] to start from instead of x' = x (the objective still
+    measures r from x). Returns an AttackResult whose meta keeps scipy's per-example messages.
     """
     from scipy.optimize import minimize   # scipy is an optional extra: imported only here
     x, labels, targets, untargeted = prepare_inputs(net, x, labels, targets, c)
+    if start is None:
+        start = x
+    else:
+        start = backend.to_numpy(start).astype(numpy.float64)
+        if start.shape != x.shape:
+            raise ValueError(f"start must have the images' shape {x.shape}, got {start.shape}")
+        if start.min() < 0 or start.max() > 1:
+            raise ValueError("start points must lie in the box [0, 1]")
     net64 = net64 or network_copy(net, numpy.float64, numpy)
     adversarial, iterations, converged, messages = numpy.empty_like(x), [], [], []
     t0 = time.perf_counter()
@@ -38,7 +47,7 @@ def lbfgsb_attack(net, x, labels, targets, c, maxiter=200, memory=10, progress=F
             f, g, _ = objective(flat.reshape(x[n:n + 1].shape))
             return float(f[0]), g.reshape(-1)
 
-        res = minimize(fun, x[n].reshape(-1).copy(), jac=True, method="L-BFGS-B",
+        res = minimize(fun, start[n].reshape(-1).copy(), jac=True, method="L-BFGS-B",
                        bounds=[(0.0, 1.0)] * x[n].size,
                        options={"maxiter": maxiter, "maxcor": memory})
         adversarial[n] = numpy.clip(res.x, 0.0, 1.0).reshape(x[n].shape)

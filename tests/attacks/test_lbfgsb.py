@@ -148,17 +148,24 @@ def memory_state(n, dim, m, seed):
     return numpy.concatenate([Y, S], axis=2), SS, SY, age, theta
 
 
-@pytest.mark.parametrize("ties", [False, True])
-def test_cauchy_search_in_chunks_gives_the_one_pass_answer(ties):
-    n, dim, m = 16, 60, 4
-    rng = numpy.random.default_rng(0)
-    W, SS, SY, age, theta = memory_state(n, dim, m, 0)
+def cauchy_case(n, dim, m, seed, at_lower, at_upper=0):
+    """Inputs of cauchy_point: x in the box with its first ``at_lower`` variables at 0 and the next
+    ``at_upper`` at 1, a gradient, and a valid memory: (x, g, theta, W, M)."""
+    rng = numpy.random.default_rng(seed)
+    W, SS, SY, age, theta = memory_state(n, dim, m, seed)
     M = middle_matrix(SS, SY, age, theta)[1]
     x = rng.uniform(0, 1, (n, dim))
-    x[:, :10] = 0
-    x[:, 10:15] = 1
-    g = 3 * rng.standard_normal((n, dim))
+    x[:, :at_lower] = 0
+    x[:, at_lower:at_lower + at_upper] = 1
+    return x, 3 * rng.standard_normal((n, dim)), theta, W, M
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_cauchy_search_in_chunks_gives_the_one_pass_answer(ties):
+    dim = 60
+    x, g, theta, W, M = cauchy_case(16, dim, 4, 0, at_lower=10, at_upper=5)
     if ties:                       # many equal breakpoints, also across the edges of the chunks
+        rng = numpy.random.default_rng(1)
         x = numpy.round(4 * x) / 4
         g = numpy.where(g > 0, 1.0, -1.0) * numpy.where(rng.uniform(size=g.shape) < 0.5, 0.5, 2.0)
     whole = cauchy_point(x, g, theta, W, M, chunk=dim)
@@ -196,13 +203,7 @@ def test_a_singular_reduced_system_is_flagged_not_fatal():
 def test_cauchy_chunks_on_the_strict_stand_in(strict):
     """The later-chunk branch (rows passing more than one chunk of breakpoints) on the strict
     CuPy stand-in: no silent host/device mix, NumPy's numbers exactly."""
-    n, dim, m = 8, 30, 3
-    rng = numpy.random.default_rng(2)
-    W, SS, SY, age, theta = memory_state(n, dim, m, 2)
-    M = middle_matrix(SS, SY, age, theta)[1]
-    x = rng.uniform(0, 1, (n, dim))
-    x[:, :6] = 0
-    g = 3 * rng.standard_normal((n, dim))
+    x, g, theta, W, M = cauchy_case(8, 30, 3, 2, at_lower=6)
     expected = cauchy_point(x, g, theta, W, M, chunk=2)
     fixed = ((x <= 0) & (g >= 0)) | ((x >= 1) & (g <= 0))
     passed = (~expected[4] & ~fixed).sum(axis=1)              # breakpoints passed on the way

@@ -117,3 +117,14 @@ def test_attack_dataset_rejects_unknown_method(case):
 def test_search_c_rejects_bad_settings(kwargs):
     with pytest.raises(ValueError, match=r"need 0 < threshold ≤ 1, ratio > 1 and c0 > 0"):
         search_c(lambda c: None, **kwargs)
+
+
+def test_the_reference_checks_its_start_points_and_starting_at_x_changes_nothing(case):
+    net, x, labels, targets = case
+    plain = lbfgsb_attack(net, x, labels, targets, 0.5, maxiter=5)
+    same = lbfgsb_attack(net, x, labels, targets, 0.5, maxiter=5, start=x)
+    numpy.testing.assert_array_equal(plain.adversarial, same.adversarial)
+    with pytest.raises(ValueError, match="start must have the images' shape"):
+        lbfgsb_attack(net, x, labels, targets, 0.5, start=x[:, :-1])
+    with pytest.raises(ValueError, match=r"start points must lie in the box \[0, 1\]"):
+        lbfgsb_attack(net, x, labels, targets, 0.5, start=x + 2)
