@@ -135,6 +135,19 @@ def projected_gradient_norm(x, g):
     return abs(xp.clip(x - g, 0, 1) - x).max(axis=1)
 
 
+def steps_to_box(x, d):
+    """Per variable, the step t ≥ 0 at which x + t·d reaches the edge of [0, 1]: (1 − x)/d going up,
+    x/(−d) going down, ∞ where d = 0, and 0 for a variable already at (or by rounding past) its bound.
+
+    Element-wise arithmetic only: NumPy's ``where`` branches on every element, and on a mask
+    as irregular as a gradient's signs it costs as much as some twenty arithmetic passes.
+    """
+    xp = backend.get_array_module(x)
+    room = ((d > 0) - x) * xp.sign(d)                          # 1 − x going up, x going down, 0 for d = 0
+    with numpy.errstate(divide="ignore"):
+        return xp.maximum((room + (d == 0)) / abs(d), 0)       # (1 + 0)/0 = ∞ where d = 0
+
+
 def rowdot(a, b):
     """Row-wise ⟨a_n, b_n⟩ of two (n, D) arrays, without a temporary."""
     xp = backend.get_array_module(a)
@@ -162,13 +175,37 @@ def middle_matrix(SS, SY, age, theta):
     M_inv[:, :m, m:] = L.transpose(0, 2, 1)
     M_inv[:, m:, :m] = L
     M_inv[:, m:, m:] = theta_ss
+    LD = L / diag_sy[:, None, :]                                # L D⁻¹
     with numpy.errstate(all="ignore"):
-        T = theta_ss + xp.matmul(L / diag_sy[:, None, :], L.transpose(0, 2, 1))
-        finite = xp.isfinite(T).all(axis=(1, 2))               # (NumPy's eigvalsh fails the batch on NaN)
-        T = xp.where(finite[:, None, None], T, xp.eye(m, dtype=T.dtype))
-        ok = finite & (xp.linalg.eigvalsh(T).min(axis=1) > 0)
-    M = xp.linalg.inv(xp.where(ok[:, None, None], M_inv, xp.eye(2 * m, dtype=SS.dtype)))
+        T = theta_ss + xp.matmul(LD, L.transpose(0, 2, 1))
+        ok = xp.isfinite(T).all(axis=(1, 2))
+        T = xp.where(ok[:, None, None], T, xp.eye(m, dtype=T.dtype))
+        ok &= cholesky_succeeds(T)                              # formt's dpofa
+    # the block inverse through T, the Schur complement of −D (T⁻¹ only: m×m instead of 2m×2m):
+    #   M = [[−D⁻¹ + (LD⁻¹)ᵀ T⁻¹ L D⁻¹,  (T⁻¹ L D⁻¹)ᵀ],  [T⁻¹ L D⁻¹,  T⁻¹]]
+    T_inv = xp.linalg.inv(xp.where(ok[:, None, None], T, xp.eye(m, dtype=T.dtype)))
+    lower = xp.matmul(T_inv, LD)
+    M = xp.empty_like(M_inv)
+    M[:, :m, :m] = xp.matmul(LD.transpose(0, 2, 1), lower) - xp.where(eye, 1 / diag_sy[:, :, None], 0)
+    M[:, :m, m:] = lower.transpose(0, 2, 1)
+    M[:, m:, :m] = lower
+    M[:, m:, m:] = T_inv
     return M_inv, M, ~ok
+
+
+def cholesky_succeeds(T):
+    """Per row, whether the Cholesky factorisation of the symmetric T (n, m, m) finds every pivot > 0
+    (T positive definite, as LINPACK's dpofa decides it); m column steps across all rows at once."""
+    xp = backend.get_array_module(T)
+    A = T.copy()
+    ok = xp.ones(T.shape[0], dtype=bool)
+    with numpy.errstate(all="ignore"):
+        for j in range(T.shape[1]):
+            pivot = A[:, j, j]
+            ok &= pivot > 0
+            column = A[:, j + 1:, j] / xp.sqrt(xp.where(ok, pivot, 1))[:, None]
+            A[:, j + 1:, j + 1:] -= column[:, :, None] * column[:, None, :]
+    return ok
 
 
 def _drop_memory(st, rows):
@@ -215,11 +252,12 @@ def cauchy_point(x, g, theta, W, M, chunk=32):
     at_lower, at_upper = x <= 0, x >= 1
     fixed = (at_lower & (g >= 0)) | (~at_lower & at_upper & (g <= 0))
     moving = ~fixed & (at_lower | at_upper | (g != 0))
-    d = xp.where(moving, -g, 0)
+    d = -g * moving                                            # −g on the moving variables, 0 elsewhere
     bound = (g <= 0).astype(x.dtype)                           # the bound each variable heads for along −g
     to_bound = bound - x                                       # z_i = bound − x_i for a stopped variable
     with numpy.errstate(all="ignore"):
-        t_break = xp.where(moving, -to_bound / g, xp.inf)      # x_i/g_i going down, (x_i − 1)/g_i going up
+        # t_i = |z_i| / |g_i| (= x_i/g_i going down, (x_i − 1)/g_i going up); ∞ for the others
+        t_break = (abs(to_bound) + ~moving) / (abs(g) * moving)
     n_break = moving.sum(axis=1)
     delta0 = rowdot(d, d)
     m2 = W.shape[2]
@@ -288,11 +326,11 @@ def _cauchy_chunk(rows, order, carry, t_break, d, to_bound, W, theta, M, n_break
     p = xp.empty((k, K + 1, m2), dtype=d.dtype)
     p[:, 0] = carry["p"]
     xp.multiply(-d_j[..., None], w, out=p[:, 1:])
-    p = xp.cumsum(p, axis=1)
+    _accumulate_states(p)
     C = xp.empty((k, K + 1, m2), dtype=d.dtype)
     C[:, 0] = carry["C"]
     xp.multiply(z_j[..., None], w, out=C[:, 1:])
-    C = xp.cumsum(C, axis=1)
+    _accumulate_states(C)
     t = xp.concatenate([carry["t"][:, None], t_j], axis=1)                 # (k, K+1): time of state j
     th = theta[rows][:, None]
     Mp = xp.matmul(p, M[rows])                                             # (M p_j)ᵀ = p_jᵀ M, M symmetric
@@ -322,6 +360,13 @@ def _cauchy_chunk(rows, order, carry, t_break, d, to_bound, W, theta, M, n_break
     return resolved
 
 
+def _accumulate_states(a):
+    """a[:, j] += a[:, j − 1] for j = 1, 2, …, in place: the cumulative sum over axis 1 of a (k, K+1, 2m)
+    array, in cumsum's order, as K slice additions (NumPy's cumsum along a middle axis is ~4× slower)."""
+    for j in range(1, a.shape[1]):
+        a[:, j] += a[:, j - 1]
+
+
 # ---- step 2: subspace minimisation ----------------------------------------------------------
 def subspace_minimum(st, x_cauchy, c, t_cauchy, p_cauchy, free, M, M_inv, rebuild_share=1 / 8):
     """x̄: the model's minimiser over the free variables from x^c, kept in the box (``subsm``).
@@ -338,23 +383,20 @@ def subspace_minimum(st, x_cauchy, c, t_cauchy, p_cauchy, free, M, M_inv, rebuil
     scale = _theta_scale(theta, m2)
     G = st["G"] * scale[:, :, None] * scale[:, None, :]                 # WᵀZZᵀW with W = [Y θS]
     Mc = xp.einsum("nkl,nl->nk", M, c)
-    base = xp.where(free, -theta[:, None] * (x_cauchy - x) - g, 0)
+    base = (-theta[:, None] * (x_cauchy - x) - g) * free
     # WᵀZ r with r = base + Z W M c. On the free variables base = (1 − θ t^c)·d (x^c − x = t^c·d there),
     # so WᵀZ base = (1 − θ t^c)·p^c, with p^c = WᵀZd left by the Cauchy search: no pass over W
     wv = (1 - theta * t_cauchy)[:, None] * p_cauchy + xp.einsum("nkl,nl->nk", G, Mc)
     K = M_inv - G / theta[:, None, None]
     u, singular = solve_rows(K, wv)
-    newton = xp.where(free, (base + _w(W, (Mc + u / theta[:, None]) * scale)) / theta[:, None], 0)
+    newton = (base + _w(W, (Mc + u / theta[:, None]) * scale)) / theta[:, None] * free
 
     target = x_cauchy + newton
     projected = xp.clip(target, 0, 1)
     touches = (free & ((projected == 0) | (projected == 1))).any(axis=1)
     uphill = touches & (rowdot(projected - x, g) > 0)
     # cut the Newton step back to the box where the projection is not a descent direction
-    with numpy.errstate(all="ignore"):
-        ratio = xp.where(free & (newton < 0), -x_cauchy / newton,
-                         xp.where(free & (newton > 0), (1 - x_cauchy) / newton, xp.inf))
-    ratio = xp.maximum(ratio, 0)
+    ratio = steps_to_box(x_cauchy, newton)                                  # ∞ off the free set (newton = 0)
     blocking = xp.argmin(ratio, axis=1)                                     # the first variable to hit its bound
     alpha = xp.minimum(xp.take_along_axis(ratio, blocking[:, None], axis=1)[:, 0], 1)
     cut = x_cauchy + alpha[:, None] * newton
@@ -395,16 +437,21 @@ def _track_free_set(st, free, rebuild_share):
     rebuild = counts > int(dim * rebuild_share)
     if bool(rebuild.any()):
         rows = xp.nonzero(rebuild)[0]
-        Wr = W[rows]
-        G[rows] = xp.matmul((Wr * free[rows][:, :, None]).transpose(0, 2, 1), Wr)
+        ZW = W[rows] * free[rows][:, :, None]
+        G[rows] = xp.matmul(ZW.transpose(0, 2, 1), ZW)                    # (ZW)ᵀ(ZW) = WᵀZW
         counts = xp.where(rebuild, 0, counts)
+        change &= ~rebuild[:, None]
     most = int(counts.max())
     if most:
-        rows = xp.arange(W.shape[0])[:, None]
-        order = xp.argpartition(change.view(xp.int8) * -1, most - 1, axis=1)[:, :most]   # every changed variable
-        sign = xp.where(change[rows, order] & ~rebuild[:, None],
-                        xp.where(free[rows, order], 1, -1), 0).astype(W.dtype)
-        Wc = W[rows, order]                                                 # (n, most, 2m)
+        # the changed variables of row i, packed into row i of (n, most) (padding: sign 0)
+        flat = xp.flatnonzero(change)
+        row, var = flat // dim, flat % dim
+        slot = xp.arange(flat.size) - (xp.cumsum(counts) - counts)[row]
+        order = xp.zeros((W.shape[0], most), dtype=flat.dtype)
+        sign = xp.zeros((W.shape[0], most), dtype=W.dtype)
+        order[row, slot] = var
+        sign[row, slot] = free[row, var] * 2.0 - 1                          # +1 entered, −1 left
+        Wc = W[xp.arange(W.shape[0])[:, None], order]                       # (n, most, 2m)
         G += xp.matmul((Wc * sign[:, :, None]).transpose(0, 2, 1), Wc)
     st["Z"] = free
 
@@ -419,9 +466,7 @@ def line_search(fun, idx, x, f, g, z, d, first_iteration, running, max_linesearc
     xp = backend.get_array_module(x)
     gd_old = rowdot(g, d)
     dtd = rowdot(d, d)
-    with numpy.errstate(all="ignore"):
-        ratio = xp.where(d < 0, -x / d, xp.where(d > 0, (1 - x) / d, xp.inf))
-    stpmax = xp.where(first_iteration, 1.0, xp.minimum(BIG, ratio.min(axis=1))).astype(x.dtype)
+    stpmax = xp.where(first_iteration, 1.0, xp.minimum(BIG, steps_to_box(x, d).min(axis=1))).astype(x.dtype)
     stp = xp.minimum(1.0, stpmax).astype(x.dtype)
     search = MoreThuente(f, gd_old, stp, stpmax)
     x_new, f_new, g_new, gd = x.copy(), f.copy(), g.copy(), gd_old.copy()
@@ -457,13 +502,12 @@ def update_memory(st, rows, stp, d, y, gd, gd_old, dtd, m):
     W[r, :, m + slot] = s[r]
     st["age"][r, slot] = st["updates"][r]
     st["updates"][r] += 1
-    # one pass over W: [Y S]ᵀ(Z y), [Y S]ᵀ(Z s) for G's new row and column, [Y S]ᵀs for SᵀS and SᵀY
-    vectors = xp.stack([y * Z, s * Z, s], axis=1)                        # (n, 3, D)
-    prods = xp.matmul(vectors, W)[r].transpose(0, 2, 1)                   # (k, 2m, 3)
-    for col, j in ((0, slot), (1, m + slot)):
-        G[r, :, j] = prods[:, :, col]
-        G[r, j, :] = prods[:, :, col]
-    s_dot = prods[:, :, 2]
+    # [Y S]ᵀ(Z y), [Y S]ᵀ(Z s) for G's new row and column, [Y S]ᵀs for SᵀS and SᵀY
+    for v, j in ((y * Z, slot), (s * Z, m + slot)):
+        products = _wt(W, v)[r]
+        G[r, :, j] = products
+        G[r, j, :] = products
+    s_dot = _wt(W, s)[r]
     SS, SY = st["SS"], st["SY"]
     SS[r, slot, :] = s_dot[:, m:]
     SS[r, :, slot] = s_dot[:, m:]

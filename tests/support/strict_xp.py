@@ -264,7 +264,7 @@ for _name in ("zeros", "ones", "empty", "full", "arange", "linspace", "eye", "id
               "reshape", "transpose", "moveaxis", "swapaxes", "expand_dims", "squeeze", "ravel",
               "broadcast_to", "concatenate", "stack", "vstack", "hstack", "split", "pad", "take",
               "take_along_axis", "put_along_axis", "repeat", "tile", "flip", "sort", "argsort", "argpartition",
-              "nonzero", "diagonal",
+              "nonzero", "flatnonzero", "diagonal",
               "unique", "bincount", "diag", "trace", "allclose", "isclose", "array_equal", "copy"):
     setattr(module, _name, _function(_name))
 for _name in ("zeros_like", "ones_like", "empty_like", "full_like"):
