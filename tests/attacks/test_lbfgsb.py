@@ -10,8 +10,8 @@ import numpy
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from minidnn.attacks.lbfgsb import (ABNORMAL, CONVERGED, MAXITER, _track_free_set, cauchy_point, middle_matrix,
-                                    minimize_box)
+from minidnn.attacks.lbfgsb import (ABNORMAL, CONVERGED, MAXITER, _accumulate_states, _track_free_set, cauchy_point,
+                                    cholesky_succeeds, middle_matrix, minimize_box, steps_to_box)
 from minidnn.attacks.linesearch import MoreThuente
 
 scipy_optimize = pytest.importorskip("scipy.optimize")
@@ -211,3 +211,51 @@ def test_cauchy_chunks_on_the_strict_stand_in(strict):
     got = cauchy_point(*(strict.asarray(a) for a in (x, g, theta, W, M)), chunk=2)
     for want, have in zip(expected, got):
         numpy.testing.assert_array_equal(strict.asnumpy(have), want)
+
+
+# ---- the element-wise forms that replace where/cumsum/eigvalsh/inv ---------------------------
+def test_steps_to_the_box_edge_match_the_case_by_case_formula():
+    rng = numpy.random.default_rng(3)
+    x = rng.uniform(0, 1, (6, 50))
+    x[:, :8] = 0
+    x[:, 8:16] = 1
+    d = rng.standard_normal((6, 50))
+    d[:, ::5] = 0
+    d[:, 1::7] = -0.0
+    with numpy.errstate(divide="ignore", invalid="ignore"):
+        expected = numpy.where(d < 0, -x / d, numpy.where(d > 0, (1 - x) / d, numpy.inf))
+    got = steps_to_box(x, d)
+    numpy.testing.assert_array_equal(got, expected)           # bit for bit, ∞ where d = 0
+    assert (got[:, :8][d[:, :8] < 0] == 0).all() and (got[:, 8:16][d[:, 8:16] > 0] == 0).all()
+    # a variable pushed past its bound by rounding can move no further (scipy's stpmx = 0), never backwards
+    assert steps_to_box(numpy.array([[-1e-17, 1 + 1e-15]]), numpy.array([[-1.0, 2.0]])).tolist() == [[0.0, 0.0]]
+
+
+def test_states_accumulate_in_cumsums_order():
+    a = numpy.random.default_rng(4).standard_normal((7, 33, 6)).astype(numpy.float32)
+    expected = numpy.cumsum(a, axis=1)
+    _accumulate_states(a)
+    numpy.testing.assert_array_equal(a, expected)
+
+
+def test_the_cholesky_test_agrees_with_the_eigenvalues():
+    rng = numpy.random.default_rng(5)
+    A = rng.standard_normal((400, 6, 6))
+    T = A @ A.transpose(0, 2, 1) + rng.uniform(-3, 1, (400, 1, 1)) * numpy.eye(6)   # about half indefinite
+    T[0] = numpy.diag([1.0, 1, 1, 0, 1, 1])                                          # singular
+    T[1, 2, 2] = numpy.nan
+    expected = numpy.linalg.eigvalsh(numpy.nan_to_num(T)).min(axis=1) > 0
+    expected[1] = False
+    got = cholesky_succeeds(T)
+    assert 100 < expected.sum() < 300
+    assert got.tolist() == expected.tolist()
+
+
+def test_the_middle_matrix_is_the_inverse_of_its_compact_form():
+    W, SS, SY, age, theta = memory_state(6, 30, 4, 6)
+    age[2] = [-1, 0, 1, -1]                         # empty slots (their vectors are zero)
+    W[2, :, [0, 3, 4, 7]] = 0
+    SS[2][[0, 3]], SS[2][:, [0, 3]], SY[2][[0, 3]], SY[2][:, [0, 3]] = 0, 0, 0, 0
+    M_inv, M, bad = middle_matrix(SS, SY, age, theta)
+    assert not bad.any()
+    numpy.testing.assert_allclose(M @ M_inv, numpy.broadcast_to(numpy.eye(8), M.shape), atol=1e-10)
