@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One GPU session (device tool): the CuPy tests, then the GPU benchmarks, each under its own
 # time limit. Expects MNIST in data/mnist and the trained checkpoints in checkpoints/ (carried).
-# Everything it measures is written into $OUT.
+# Everything it measures is written into $OUT. The GPU attacks run whole sets as one batch: each
+# iteration costs a fixed number of kernel launches, which a larger batch shares among more images.
 set -u
 export MINIDNN_DATA="$PWD/data/mnist" PYTHONPATH="$PWD"
 OUT="${OUT:-/tmp/gpu_out}"; mkdir -p "$OUT"
@@ -14,9 +15,9 @@ cd bench
 timeout "${T_TRAIN:-100}" python train_throughput.py --backend cupy --reps 7 --json "$OUT/train_cupy.json" \
   > "$OUT/train_cupy.txt" 2>&1
 timeout "${T_ATTACK:-120}" python -u attack_throughput.py --checkpoint ../checkpoints/N200-200-10.npz --backend cupy \
-  --c 0.5 --n 1000 --n-torch 50 --variants lbfgsb:float64,lbfgsb:float32,projected:float64 \
+  --c 0.5 --n 1000 --n-torch 50 --variants lbfgsb:float64,lbfgsb:float32,projected:float64 --batch-size 10000 \
   --json "$OUT/attack_n200_cupy.json" > "$OUT/attack_n200_cupy.txt" 2>&1
 timeout "${T_ATTACK:-120}" python -u attack_throughput.py --checkpoint ../checkpoints/ConvNet.npz --backend cupy \
-  --c 0.3536 --n 200 --n-torch 20 --variants lbfgsb:float64,lbfgsb:float32 \
+  --c 0.3536 --n 200 --n-torch 20 --variants lbfgsb:float64,lbfgsb:float32 --batch-size 2000 \
   --json "$OUT/attack_convnet_cupy.json" > "$OUT/attack_convnet_cupy.txt" 2>&1
 echo done >> "$OUT/device.txt"

@@ -17,9 +17,10 @@ network (layers cache their forward pass). NumPy releases the GIL inside its arr
 operations, so on a multi-core CPU the element-wise passes, which one BLAS call does not
 spread over cores, run side by side; use it with one BLAS thread (OPENBLAS_NUM_THREADS=1),
 or the threads and BLAS's own compete for the cores. Results can differ from one worker's in
-the last bits (BLAS rounds a 500-row product differently from a 1,000-row one), and noise layers
-left on at test time draw the same noise in every worker's copy.
+the last bits (BLAS rounds a 500-row product differently from a 1,000-row one). Noise layers
+left on at test time draw independent noise in each worker's copy (``independent_noise``).
 """
+import copy
 import time
 
 import numpy
@@ -55,9 +56,9 @@ def batched_lbfgs_attack(net, x, labels, targets, c, maxiter=200, memory=10, bat
     from ..training.progress import progress_bar
     bar = progress_bar(len(x_host), "batched L-BFGS attack", progress)
 
-    def attack_rows(part):
+    def attack_rows(worker, part):
         """Batches of the examples ``part`` (a range), with this worker's own network copy."""
-        work_net = network_copy(net, dtype, module)
+        work_net = independent_noise(network_copy(net, dtype, module), worker)
         for start in range(part.start, part.stop, batch_size):
             rows = slice(start, min(start + batch_size, part.stop))
             aim = labels[rows] if untargeted else targets[rows]
@@ -72,17 +73,34 @@ def batched_lbfgs_attack(net, x, labels, targets, c, maxiter=200, memory=10, bat
     bounds = numpy.linspace(0, len(x_host), min(workers, max(1, len(x_host))) + 1).astype(int)
     parts = [range(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
     if len(parts) == 1:
-        work_net = attack_rows(parts[0])
+        work_net = attack_rows(0, parts[0])
     else:
         from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(len(parts)) as pool:
-            work_net = list(pool.map(attack_rows, parts))[0]
+            work_net = list(pool.map(attack_rows, range(len(parts)), parts))[0]
     bar.close()
     predicted = backend.to_numpy(work_net.predict(module.asarray(adversarial, dtype=dtype)))
     meta = {"method": "batched", "algorithm": algorithm, "c": float(c), "maxiter": maxiter, "memory": memory,
             "dtype": str(dtype), "backend": backend.backend_name(), "workers": len(parts),
             "seconds": time.perf_counter() - t0}
     return AttackResult.from_arrays(x_host, adversarial, targets, labels, predicted, iterations, converged, meta)
+
+
+def independent_noise(net, worker):
+    """Give worker ``worker``'s copy of the network its own noise: each noise layer's generator
+    jumps ``worker`` times ahead (PCG64: 2¹²⁷ draws a jump; generators that cannot jump are
+    reseeded from their state and the worker), so workers do not repeat each other's draws, and
+    worker 0 keeps the network's own stream. Returns net."""
+    for layer in net.layers:
+        rng = getattr(layer, "rng", None)
+        if worker and isinstance(rng, numpy.random.Generator):
+            bits = rng.bit_generator
+            if hasattr(bits, "jumped"):
+                layer.rng = numpy.random.Generator(bits.jumped(worker))
+            else:                      # e.g. SFC64: seed a new stream from a copy's draws and the worker
+                seed = copy.deepcopy(rng).integers(2 ** 32, size=4).tolist()
+                layer.rng = numpy.random.Generator(type(bits)(numpy.random.SeedSequence(seed + [worker])))
+    return net
 
 
 def _minimise(objective, x0, maxiter, m, pgtol, ftol, max_linesearch, on_evaluate=None, algorithm="lbfgsb"):

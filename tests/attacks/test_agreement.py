@@ -151,3 +151,34 @@ def test_workers_split_the_examples_and_change_nothing(trained_mlp):
     numpy.testing.assert_array_equal(both.iterations, numpy.concatenate([h.iterations for h in halves]))
     with pytest.raises(ValueError, match="workers"):
         batched_lbfgs_attack(m.net, x, y, t, 1.0, workers=0)
+
+
+def test_each_worker_draws_its_own_test_time_noise():
+    from minidnn.attacks.batched import independent_noise
+    from minidnn.attacks.objective import network_copy
+    from minidnn.layers import Dense, GaussianNoise
+    from minidnn.networks import Sequential
+    net = Sequential([GaussianNoise(0.1, at_test=True, rng=7), Dense(4, 3, rng=0)], input_shape=(4,))
+    x = numpy.zeros((5, 4))
+    draws = [independent_noise(network_copy(net), w).layers[0].forward(x) for w in range(3)]
+    numpy.testing.assert_array_equal(draws[0], net.layers[0].forward(x))   # worker 0: the network's own stream
+    assert not numpy.allclose(draws[1], draws[0]) and not numpy.allclose(draws[2], draws[1])
+    assert abs(draws[1].std() - 0.1) < 0.05                                  # still N(0, σ²) noise
+    # a generator that cannot jump (SFC64) is reseeded, reproducibly
+    def sfc_copy():
+        copy = network_copy(net)
+        copy.layers[0].rng = numpy.random.Generator(numpy.random.SFC64(3))
+        return copy
+    sfc = [independent_noise(sfc_copy(), 1).layers[0].forward(x) for _ in range(2)]
+    numpy.testing.assert_array_equal(sfc[0], sfc[1])
+    assert not numpy.allclose(sfc[0], sfc_copy().layers[0].forward(x))
+
+
+def test_the_attack_gives_each_worker_its_own_noise(trained_mlp, monkeypatch):
+    from minidnn.attacks import batched
+    seen = []
+    real = batched.independent_noise
+    monkeypatch.setattr(batched, "independent_noise", lambda net, worker: seen.append(worker) or real(net, worker))
+    m = trained_mlp
+    batched_lbfgs_attack(m.net, m.x[:8], m.y[:8], m.targets[:8], 1.0, workers=2, maxiter=3)
+    assert sorted(seen) == [0, 1]

@@ -185,6 +185,8 @@ def test_the_free_set_gram_matrix_is_kept_exactly():
     free = rng.uniform(size=(n, dim)) < 0.5
     for step in range(12):
         flip = rng.uniform(size=(n, dim)) < (0.5 if step == 5 else 0.05)     # one big change: a rebuild
+        if step in (3, 8):
+            flip[1] = rng.uniform(size=dim) < 0.5                            # one row rebuilt, the others updated
         free = free ^ flip
         _track_free_set(st, free, rebuild_share=1 / 8)
         direct = numpy.einsum("ndi,nd,ndj->nij", W, free, W)
@@ -259,3 +261,6 @@ def test_the_middle_matrix_is_the_inverse_of_its_compact_form():
     M_inv, M, bad = middle_matrix(SS, SY, age, theta)
     assert not bad.any()
     numpy.testing.assert_allclose(M @ M_inv, numpy.broadcast_to(numpy.eye(8), M.shape), atol=1e-10)
+    M_inv32, M32, _ = middle_matrix(*(a.astype(numpy.float32) for a in (SS, SY)), age, theta.astype(numpy.float32))
+    assert M32.dtype == M_inv32.dtype == numpy.float32                        # no silent upcast
+    numpy.testing.assert_allclose(M32, M, rtol=1e-3, atol=1e-4)
