@@ -88,7 +88,7 @@ def batched_lbfgs_attack(net, x, labels, targets, c, maxiter=200, memory=10, bat
 
 def independent_noise(net, worker):
     """Give worker ``worker``'s copy of the network its own noise: each noise layer's generator
-    jumps ``worker`` times ahead (PCG64: 2¹²⁷ draws a jump; generators that cannot jump are
+    jumps ``worker`` times ahead (PCG64: about 2¹²⁷ draws a jump; generators that cannot jump are
     reseeded from their state and the worker), so workers do not repeat each other's draws, and
     worker 0 keeps the network's own stream. Returns net."""
     for layer in net.layers:

@@ -365,7 +365,7 @@ def _accumulate_states(a):
     """The cumulative sum over axis 1 of a (k, K+1, 2m) array, in place.
 
     On NumPy as K slice additions a[:, j] += a[:, j − 1], in cumsum's order (NumPy's cumsum along
-    a middle axis is about 3× slower); elsewhere (CuPy) one cumsum, not K kernel launches."""
+    a middle axis is 3–4× slower); elsewhere (CuPy) one cumsum, not K kernel launches."""
     xp = backend.get_array_module(a)
     if xp is not numpy:
         a[...] = xp.cumsum(a, axis=1)
