@@ -4,8 +4,8 @@ PyTorch computing the gradients (what a user would write instead) when torch is 
 
     python bench/attack_throughput.py --checkpoint checkpoints/N200-200-10.npz --c 0.5 --n 1000
 
-Every batched variant (--variants ALGORITHM:DTYPE,...) is timed and checked against the same
-reference results.
+Every batched variant (--variants ALGORITHM:DTYPE[:SEARCH_ROUNDS],...) is timed and checked
+against the same reference results.
 
 Agreement is reported at the given c (the protocol's) and at a c where the success rate
 is between 30% and 70% (found by a scan on 200 images), where disagreement would show.
@@ -93,7 +93,7 @@ def main():
     parser.add_argument("--n-torch", type=int, default=100, help="images for the torch-gradient reference")
     parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
     parser.add_argument("--variants", default="lbfgsb:float64,lbfgsb:float32,projected:float64,projected:float32",
-                        help="batched ALGORITHM:DTYPE pairs to measure, comma-separated")
+                        help="batched ALGORITHM:DTYPE[:SEARCH_ROUNDS] variants to measure, comma-separated")
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=1, help="threads for the batched attack (with one BLAS thread)")
     parser.add_argument("--json")
@@ -105,7 +105,7 @@ def main():
     targets = choose_targets(net, x, y, "random", rng=0)
     info = machine_info()
     print(json.dumps(info))
-    first_algorithm, first_dtype = variants[0]
+    first_algorithm, first_dtype = variants[0][:2]
     if args.c == "auto":
         args.c, search_s = protocol_c(net, first_dtype, args.batch_size, first_algorithm)
         print(f"protocol c = {args.c:.4g} (search: {search_s:.1f} s)")
@@ -126,9 +126,11 @@ def main():
           f"{args.c:.4g}, mid c = {c_mid:.4g} (success {100 * rate:.0f}% in the scan)")
 
     m = min(args.n_speed, len(x))
-    for algorithm, dtype in variants:
+    for algorithm, dtype, *rounds in variants:
+        options = {"search_rounds": int(rounds[0])} if rounds else {}
         attack = lambda xs, ys, ts, c: batched_lbfgs_attack(net, xs, ys, ts, c, dtype=dtype, algorithm=algorithm,
-                                                           batch_size=args.batch_size, workers=args.workers)
+                                                           batch_size=args.batch_size, workers=args.workers,
+                                                           **options)
         row = {"at_protocol_c": agreement(ref, attack(xa, ya, ta, args.c)),
                "at_mid_c": agreement(ref_mid, attack(xa, ya, ta, c_mid))}
         t0 = timer()
@@ -136,8 +138,9 @@ def main():
         big_s = timer() - t0
         row.update(batched_ex_per_s=m / big_s, batched_seconds=big_s, n_speed=m, error_rate=big.error_rate,
                    speedup_vs_reference=m / big_s / out["reference_ex_per_s"])
-        out["variants"][f"{algorithm}:{dtype}"] = row
-        print(f"  {algorithm} {dtype}: {m} images in {big_s:.1f} s = {m / big_s:.1f} ex/s = "
+        name = ":".join([algorithm, dtype] + rounds)
+        out["variants"][name] = row
+        print(f"  {name}: {m} images in {big_s:.1f} s = {m / big_s:.1f} ex/s = "
               f"{row['speedup_vs_reference']:.1f}x the reference (error {100 * big.error_rate:.2f}%)")
         for where in ("at_protocol_c", "at_mid_c"):
             a = row[where]

@@ -14,10 +14,12 @@ timeout "${T_TESTS:-150}" python -m pytest -q -p no:cacheprovider tests -k "cupy
 cd bench
 timeout "${T_TRAIN:-100}" python train_throughput.py --backend cupy --reps 7 --json "$OUT/train_cupy.json" \
   > "$OUT/train_cupy.txt" 2>&1
-timeout "${T_ATTACK:-120}" python -u attack_throughput.py --checkpoint ../checkpoints/N200-200-10.npz --backend cupy \
-  --c 0.5 --n 1000 --n-torch 50 --variants lbfgsb:float64,lbfgsb:float32,projected:float64 --batch-size 10000 \
+# lbfgsb:DTYPE:3 lets slow line searches go on in the next iteration (search_rounds=3): fewer
+# kernel launches per iteration, the same steps per image
+timeout "${T_ATTACK_N200:-200}" python -u attack_throughput.py --checkpoint ../checkpoints/N200-200-10.npz --backend cupy \
+  --c 0.5 --n 1000 --n-torch 20 --variants lbfgsb:float64,lbfgsb:float64:3,lbfgsb:float32:3 --batch-size 10000 \
   --json "$OUT/attack_n200_cupy.json" > "$OUT/attack_n200_cupy.txt" 2>&1
 timeout "${T_ATTACK:-120}" python -u attack_throughput.py --checkpoint ../checkpoints/ConvNet.npz --backend cupy \
-  --c 0.3536 --n 200 --n-torch 20 --variants lbfgsb:float64,lbfgsb:float32 --batch-size 2000 \
+  --c 0.3536 --n 200 --n-torch 0 --variants lbfgsb:float64:3,lbfgsb:float32:3 --batch-size 2000 \
   --json "$OUT/attack_convnet_cupy.json" > "$OUT/attack_convnet_cupy.txt" 2>&1
 echo done >> "$OUT/device.txt"

@@ -37,15 +37,19 @@ ALGORITHMS = {"lbfgsb": (lbfgsb.minimize_box, lbfgsb.CONVERGED),
 
 def batched_lbfgs_attack(net, x, labels, targets, c, maxiter=200, memory=10, batch_size=1000,
                          pgtol=1e-5, ftol=2.220446049250313e-09, max_linesearch=20, dtype="float64",
-                         algorithm="lbfgsb", workers=1, progress=False):
+                         algorithm="lbfgsb", workers=1, search_rounds=None, progress=False):
     """Attack all of x: (N, ...) in [0,1] on the current backend; labels/targets: (N,).
 
-    targets of −1 everywhere: untargeted. Returns an AttackResult (host arrays).
+    targets of −1 everywhere: untargeted. ``search_rounds`` (``lbfgsb`` only): see
+    ``lbfgsb.minimize_box``. Returns an AttackResult (host arrays).
     """
     if algorithm not in ALGORITHMS:
         raise ValueError(f"unknown batched algorithm {algorithm!r}; choose one of {sorted(ALGORITHMS)}")
     if not (isinstance(workers, int) and workers >= 1):
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    if search_rounds is not None and algorithm != "lbfgsb":
+        raise ValueError(f"search_rounds applies to the lbfgsb minimiser, not {algorithm!r}")
+    options = {} if search_rounds is None else {"search_rounds": search_rounds}
     module = backend.xp()
     dtype = numpy.dtype(dtype)
     x_host, labels, targets, untargeted = prepare_inputs(net, x, labels, targets, c)
@@ -65,7 +69,7 @@ def batched_lbfgs_attack(net, x, labels, targets, c, maxiter=200, memory=10, bat
             xb = module.asarray(x_host[rows], dtype=dtype)
             objective = AttackObjective(work_net, c, xb, module.asarray(aim), untargeted=untargeted)
             adv, its, conv = _minimise(objective, xb, maxiter, memory, pgtol, ftol, max_linesearch,
-                                       algorithm=algorithm)
+                                       algorithm=algorithm, **options)
             adversarial[rows], iterations[rows], converged[rows] = backend.to_numpy(adv), its, conv
             bar.update(xb.shape[0])
         return work_net
@@ -103,7 +107,8 @@ def independent_noise(net, worker):
     return net
 
 
-def _minimise(objective, x0, maxiter, m, pgtol, ftol, max_linesearch, on_evaluate=None, algorithm="lbfgsb"):
+def _minimise(objective, x0, maxiter, m, pgtol, ftol, max_linesearch, on_evaluate=None, algorithm="lbfgsb",
+              **options):
     """Minimise the attack objective from x0 (N, ...) in the box; returns (x', iterations, converged).
 
     on_evaluate(rows, x' (k, D), logits), if given, sees every point evaluated (minimal mode
@@ -119,5 +124,5 @@ def _minimise(objective, x0, maxiter, m, pgtol, ftol, max_linesearch, on_evaluat
         return f, g.reshape(g.shape[0], dim)
 
     minimise, converged = ALGORITHMS[algorithm]
-    x, its, status = minimise(evaluate, x0.reshape(n, dim), maxiter, m, pgtol, ftol, max_linesearch)
+    x, its, status = minimise(evaluate, x0.reshape(n, dim), maxiter, m, pgtol, ftol, max_linesearch, **options)
     return x.reshape(shape), its, status == converged

@@ -13,8 +13,10 @@ across the rows:
 2. ``subspace_minimum``: the model's minimiser over the variables still free at x^c (direct
    primal method, Sherman–Morrison–Woodbury), projected into the box, or cut back to it when
    the projection is not a descent direction (3.0's change).
-3. ``line_search``: Moré–Thuente along d = x̄ − x_k (strong Wolfe, ftol 1e-3, gtol 0.9),
-   first step 1, longest step to the box's edge (``linesearch.py``).
+3. ``_search``: Moré–Thuente along d = x̄ − x_k (strong Wolfe, ftol 1e-3, gtol 0.9),
+   first step 1, longest step to the box's edge (``linesearch.py``). A row whose search needs
+   more than ``search_rounds`` evaluations goes on with it in the next iteration, beside the
+   other rows' new searches, so that one slow search does not hold up the batch.
 4. ``update_memory``: the pair s = x_{k+1} − x_k, y = g_{k+1} − g_k, skipped when
    sᵀy ≤ ε·(−g_kᵀs); θ = yᵀy / sᵀy. A failed line search drops the memory and retries;
    with no memory to drop the row stops (scipy's ABNORMAL_TERMINATION_IN_LNSRCH).
@@ -36,15 +38,27 @@ BIG = 1e10                                  # L-BFGS-B's cap on the line search'
 CONVERGED, MAXITER, ABNORMAL = 0, 1, 2
 
 
-def minimize_box(fun, x0, maxiter=200, memory=10, pgtol=1e-5, ftol=1e7 * EPS, max_linesearch=20):
+def minimize_box(fun, x0, maxiter=200, memory=10, pgtol=1e-5, ftol=1e7 * EPS, max_linesearch=20, search_rounds=None):
     """Minimise every row of x0 (n, D) in [0,1]^D; fun(x (k, D), rows (k,)) -> (f (k,), g (k, D)), finite.
 
     ``rows`` index the problems (rows of x0) being evaluated. Returns (x (n, D) on the backend,
     clipped to the box as scipy's callers do; host arrays iterations (n,) and status (n,):
     CONVERGED, MAXITER or ABNORMAL).
+
+    ``search_rounds``: evaluations per iteration after which a row still in its line search
+    waits for the next iteration, where its search goes on in the same calls of ``fun`` as the
+    other rows' first trials, instead of the whole batch waiting for it (a few rows need up to
+    ``max_linesearch``). It changes how the rows are scheduled, not what any row computes (only
+    BLAS's rounding of a product over other sets of rows). None: ``max_linesearch``, no waiting.
+    On a 2-core CPU waiting does not pay (the waiting rows' Cauchy and subspace steps are
+    computed and discarded); it is meant for the GPU, where every round is a fixed number of
+    kernel launches.
     """
     xp = backend.get_array_module(x0)
     n, dim = x0.shape
+    search_rounds = max_linesearch if search_rounds is None else search_rounds
+    if not (isinstance(search_rounds, int) and search_rounds >= 1):
+        raise ValueError(f"search_rounds must be a positive integer, got {search_rounds!r}")
     x_out = x0.copy()
     its_out = numpy.zeros(n, dtype=numpy.int64)
     status_out = numpy.full(n, MAXITER, dtype=numpy.int8)
@@ -62,7 +76,14 @@ def minimize_box(fun, x0, maxiter=200, memory=10, pgtol=1e-5, ftol=1e7 * EPS, ma
              "updates": xp.zeros(n, dtype=xp.int64),
              "theta": xp.ones(n, dtype=x.dtype),
              "its": xp.zeros(n, dtype=xp.int64),
-             "status": xp.full(n, -1, dtype=xp.int8)}             # −1: still running
+             "status": xp.full(n, -1, dtype=xp.int8),             # −1: still running
+             # the line search in progress: direction d, subspace point z, last trial (x, f, g, gᵀd)
+             "searching": xp.zeros(n, dtype=bool),
+             "search": MoreThuente(xp.zeros_like(f), xp.zeros_like(f), xp.ones_like(f), xp.ones_like(f)),
+             "d": xp.zeros_like(x), "z": xp.zeros_like(x), "gd0": xp.zeros_like(f), "dtd": xp.zeros_like(f),
+             "evaluations": xp.zeros(n, dtype=xp.int64),
+             "x_try": xp.zeros_like(x), "f_try": xp.zeros_like(f), "g_try": xp.zeros_like(x),
+             "gd_try": xp.zeros_like(f)}
     state["status"][projected_gradient_norm(x, g) <= pgtol] = CONVERGED
     alive = xp.ones(n, dtype=bool)                                 # not yet written out
 
@@ -81,52 +102,87 @@ def minimize_box(fun, x0, maxiter=200, memory=10, pgtol=1e-5, ftol=1e7 * EPS, ma
             if alive.shape[0] - left >= max(1, alive.shape[0] // 10):   # compacting copies: not too often
                 state = {k: v[alive] for k, v in state.items()}
                 alive = alive[alive]
-        _iterate(fun, state, alive, memory, maxiter, pgtol, ftol, max_linesearch)
+        _iterate(fun, state, alive, memory, maxiter, pgtol, ftol, max_linesearch, search_rounds)
     return x_out, its_out, status_out
 
 
-def _iterate(fun, st, alive, m, maxiter, pgtol, ftol, max_linesearch):
-    """One L-BFGS-B iteration for the running rows of ``st`` (updated in place)."""
+def _iterate(fun, st, alive, m, maxiter, pgtol, ftol, max_linesearch, search_rounds):
+    """One L-BFGS-B iteration for the running rows of ``st`` (updated in place).
+
+    Rows still in a line search begun in an earlier iteration take no new direction: they go on
+    with it (``search_rounds``). The others compute the Cauchy point and the subspace step and
+    start theirs."""
     xp = backend.get_array_module(st["x"])
     running = alive & (st["status"] < 0)
-    x, f, g, theta, W = st["x"], st["f"], st["g"], st["theta"], st["W"]
-    M_inv, M, bad = middle_matrix(st["SS"], st["SY"], st["age"], theta)
-    if bool(bad.any()):                       # the memory is numerically singular: drop it (as formt's info ≠ 0)
-        _drop_memory(st, bad)
-        M_inv, M, _ = middle_matrix(st["SS"], st["SY"], st["age"], theta)
-    has_memory = (st["age"] >= 0).any(axis=1)
-
-    x_cauchy, c, t_cauchy, p_cauchy, free = cauchy_point(x, g, theta, W, M)
-    z, singular = subspace_minimum(st, x_cauchy, c, t_cauchy, p_cauchy, free & has_memory[:, None], M, M_inv)
-    d = z - x
-    restart = running & singular              # the reduced system is singular: drop the memory, retry (subsm's info ≠ 0)
-    if bool(restart.any()):
-        _drop_memory(st, restart)
-        running = running & ~restart
-
-    ok, x_new, f_new, g_new, stp, gd, gd_old, dtd = line_search(fun, st["idx"], x, f, g, z, d, st["its"] == 0,
-                                                               running, max_linesearch)
+    ready = running & ~st["searching"]
+    uphill = xp.zeros_like(ready)
+    if bool(ready.any()):
+        uphill = _new_direction(st, ready)
+    accepted, exhausted = _search(fun, st, max_linesearch, search_rounds)
     # a failed line search: stay, drop the memory and retry, or stop when there was none
-    failed = running & ~ok
+    failed = uphill | exhausted
     if bool(failed.any()):
+        has_memory = (st["age"] >= 0).any(axis=1)        # unchanged since the search began
         st["status"][failed & ~has_memory] = ABNORMAL
         _drop_memory(st, failed & has_memory)
-    moved = running & ok
-    f_old = f
-    st["x"] = xp.where(moved[:, None], x_new, x)
-    st["f"] = xp.where(moved, f_new, f)
-    st["g"] = xp.where(moved[:, None], g_new, g)
+    moved = accepted
+    x, f, g = st["x"], st["f"], st["g"]
+    st["x"] = xp.where(moved[:, None], st["x_try"], x)
+    st["f"] = xp.where(moved, st["f_try"], f)
+    st["g"] = xp.where(moved[:, None], st["g_try"], g)
     st["its"] += moved
     # scipy's order: the iteration limit first, then the convergence tests, then the memory update
     at_limit = moved & (st["its"] >= maxiter)
     st["status"][at_limit] = MAXITER
     tests = moved & ~at_limit
     small_pg = projected_gradient_norm(st["x"], st["g"]) <= pgtol
-    small_decrease = (f_old - st["f"]) <= ftol * xp.maximum(xp.maximum(abs(f_old), abs(st["f"])), 1)
+    small_decrease = (f - st["f"]) <= ftol * xp.maximum(xp.maximum(abs(f), abs(st["f"])), 1)
     st["status"][tests & (small_pg | small_decrease)] = CONVERGED
     update = tests & ~small_pg & ~small_decrease
     if bool(update.any()):
-        update_memory(st, update, stp, d, g_new - g, gd, gd_old, dtd, m)
+        update_memory(st, update, st["search"].stp, st["d"], st["g_try"] - g, st["gd_try"], st["gd0"], st["dtd"], m)
+
+
+def _new_direction(st, ready):
+    """Steps 1 and 2 for the rows ``ready`` (mask), and the start of their line searches (``lnsrlb``):
+    d = x̄ − x, first step 1 (at most the longest step; exactly 1 on the first iteration, where the
+    longest step is 1). Returns the mask of rows whose d is not a descent direction (their search
+    fails at once); rows whose subspace system is singular drop their memory and wait."""
+    xp = backend.get_array_module(st["x"])
+    x, f, g, theta, W = st["x"], st["f"], st["g"], st["theta"], st["W"]
+    others = bool(st["searching"].any())                  # rows in a search keep their state untouched
+    M_inv, M, bad = middle_matrix(st["SS"], st["SY"], st["age"], theta)
+    bad &= ready
+    if bool(bad.any()):                       # the memory is numerically singular: drop it (as formt's info ≠ 0)
+        _drop_memory(st, bad)
+        M_inv, M, _ = middle_matrix(st["SS"], st["SY"], st["age"], theta)
+    has_memory = (st["age"] >= 0).any(axis=1)
+
+    x_cauchy, c, t_cauchy, p_cauchy, free = cauchy_point(x, g, theta, W, M)
+    free = free & has_memory[:, None]
+    if others:
+        free = xp.where(ready[:, None], free, st["Z"])    # their free set, and so WᵀZZᵀW, stays as it is
+    z, singular = subspace_minimum(st, x_cauchy, c, t_cauchy, p_cauchy, free, M, M_inv)
+    restart = ready & singular                # the reduced system is singular: drop the memory, retry (subsm's info ≠ 0)
+    if bool(restart.any()):
+        _drop_memory(st, restart)
+        ready = ready & ~restart
+
+    d = z - x
+    gd0, dtd = rowdot(g, d), rowdot(d, d)
+    stpmax = xp.where(st["its"] == 0, 1.0, xp.minimum(BIG, steps_to_box(x, d).min(axis=1))).astype(x.dtype)
+    stp = xp.minimum(1.0, stpmax).astype(x.dtype)
+    if others:
+        st["d"], st["z"] = xp.where(ready[:, None], d, st["d"]), xp.where(ready[:, None], z, st["z"])
+        st["gd0"], st["dtd"] = xp.where(ready, gd0, st["gd0"]), xp.where(ready, dtd, st["dtd"])
+    else:
+        st["d"], st["z"], st["gd0"], st["dtd"] = d, z, gd0, dtd
+    rows = xp.nonzero(ready)[0]
+    st["search"].start(rows, f[rows], gd0[rows], stp[rows], stpmax[rows])
+    st["evaluations"][rows] = 0
+    descent = ready & (gd0 < 0)
+    st["searching"] |= descent
+    return ready & ~descent
 
 
 def projected_gradient_norm(x, g):
@@ -464,33 +520,32 @@ def _track_free_set(st, free, rebuild_share):
 
 
 # ---- step 3: line search -------------------------------------------------------------------------
-def line_search(fun, idx, x, f, g, z, d, first_iteration, running, max_linesearch):
-    """Moré–Thuente along d from x for the running rows (``lnsrlb``).
-
-    Returns (ok, x_new, f_new, g_new, stp, gᵀd at x_new, gᵀd at x, ‖d‖²); rows with an
-    uphill d or no acceptable step within ``max_linesearch`` evaluations are not ok.
-    """
-    xp = backend.get_array_module(x)
-    gd_old = rowdot(g, d)
-    dtd = rowdot(d, d)
-    stpmax = xp.where(first_iteration, 1.0, xp.minimum(BIG, steps_to_box(x, d).min(axis=1))).astype(x.dtype)
-    stp = xp.minimum(1.0, stpmax).astype(x.dtype)
-    search = MoreThuente(f, gd_old, stp, stpmax)
-    x_new, f_new, g_new, gd = x.copy(), f.copy(), g.copy(), gd_old.copy()
-    ok = xp.zeros(x.shape[0], dtype=bool)
-    rows = xp.nonzero(running & (gd_old < 0))[0]
-    for _ in range(max_linesearch):
+def _search(fun, st, max_linesearch, search_rounds):
+    """Moré–Thuente along d for every row with a search going (``lnsrlb``): up to ``search_rounds``
+    evaluations now. Each trial is x + stp·d (z itself at stp = 1); it is kept in ``x_try`` etc.
+    Returns the masks of rows whose step was accepted and of rows that used up ``max_linesearch``
+    evaluations without one; both leave the search."""
+    xp = backend.get_array_module(st["x"])
+    search = st["search"]
+    accepted = xp.zeros_like(st["searching"])
+    exhausted = xp.zeros_like(accepted)
+    rows = xp.nonzero(st["searching"])[0]
+    for _ in range(search_rounds):
         if rows.size == 0:
             break
-        s = search.stp[rows]
-        xt = xp.where((s == 1)[:, None], z[rows], x[rows] + s[:, None] * d[rows])
-        ft, gt = fun(xt, idx[rows])
-        gdt = rowdot(gt, d[rows])
-        accepted = search.step(ft, gdt, rows)
-        x_new[rows], f_new[rows], g_new[rows], gd[rows] = xt, ft, gt, gdt
-        ok[rows[accepted]] = True
-        rows = rows[~accepted]
-    return ok, x_new, f_new, g_new, search.stp, gd, gd_old, dtd
+        s, d = search.stp[rows], st["d"][rows]
+        xt = xp.where((s == 1)[:, None], st["z"][rows], st["x"][rows] + s[:, None] * d)
+        ft, gt = fun(xt, st["idx"][rows])
+        gdt = rowdot(gt, d)
+        done = search.step(ft, gdt, rows)
+        st["x_try"][rows], st["f_try"][rows], st["g_try"][rows], st["gd_try"][rows] = xt, ft, gt, gdt
+        st["evaluations"][rows] += 1
+        out = ~done & (st["evaluations"][rows] >= max_linesearch)
+        accepted[rows[done]] = True
+        exhausted[rows[out]] = True
+        rows = rows[~done & ~out]
+    st["searching"] &= ~(accepted | exhausted)
+    return accepted, exhausted
 
 
 # ---- step 4: the memory ------------------------------------------------------------------------

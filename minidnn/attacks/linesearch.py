@@ -21,18 +21,35 @@ XTRAPL, XTRAPU = 1.1, 4.0
 class MoreThuente:
     """Line-search state of n rows (all arrays (n,)), as L-BFGS-B calls it: stpmin = 0."""
 
+    FIELDS = ("stp", "stpmin", "stpmax", "finit", "ginit", "gtest", "width", "width1", "brackt", "stage1",
+              "stx", "fx", "gx", "sty", "fy", "gy", "stmin", "stmax")
+
     def __init__(self, f0, g0, stp, stpmax, ftol=1e-3, gtol=0.9, xtol=0.1):
         xp = backend.get_array_module(f0)
         self.ftol, self.gtol, self.xtol = ftol, gtol, xtol
-        self.stp, self.stpmax, self.stpmin = stp.copy(), stpmax, xp.zeros_like(stp)
-        self.finit, self.ginit, self.gtest = f0.copy(), g0.copy(), ftol * g0
-        self.width = stpmax - self.stpmin
-        self.width1 = self.width / 0.5
-        self.brackt = xp.zeros(f0.shape, dtype=bool)
-        self.stage1 = xp.ones(f0.shape, dtype=bool)
-        self.stx, self.fx, self.gx = xp.zeros_like(stp), f0.copy(), g0.copy()
-        self.sty, self.fy, self.gy = xp.zeros_like(stp), f0.copy(), g0.copy()
-        self.stmin, self.stmax = xp.zeros_like(stp), stp + XTRAPU * stp
+        for name in self.FIELDS:
+            setattr(self, name, xp.zeros(f0.shape, dtype=bool if name in ("brackt", "stage1") else stp.dtype))
+        self.start(xp.arange(f0.shape[0]), f0, g0, stp, stpmax)
+
+    def start(self, rows, f0, g0, stp, stpmax):
+        """(Re)start the searches of ``rows`` (index array) from φ(0) = f0, φ'(0) = g0, first step
+        stp, longest step stpmax (arrays over those rows)."""
+        self.stp[rows], self.stpmax[rows], self.stpmin[rows] = stp, stpmax, 0
+        self.finit[rows], self.ginit[rows], self.gtest[rows] = f0, g0, self.ftol * g0
+        self.width[rows] = stpmax - 0
+        self.width1[rows] = self.width[rows] / 0.5
+        self.brackt[rows], self.stage1[rows] = False, True
+        self.stx[rows], self.fx[rows], self.gx[rows] = 0, f0, g0
+        self.sty[rows], self.fy[rows], self.gy[rows] = 0, f0, g0
+        self.stmin[rows], self.stmax[rows] = 0, stp + XTRAPU * stp
+
+    def __getitem__(self, rows):
+        """The searches of ``rows`` (a mask or index array) alone, as a new state."""
+        part = object.__new__(MoreThuente)
+        part.ftol, part.gtol, part.xtol = self.ftol, self.gtol, self.xtol
+        for name in self.FIELDS:
+            setattr(part, name, getattr(self, name)[rows])
+        return part
 
     def step(self, f, g, rows):
         """φ(stp), φ'(stp) of ``rows`` (index array); returns the mask (over ``rows``) of accepted steps.
@@ -40,9 +57,7 @@ class MoreThuente:
         Rows not accepted get their next trial step in ``self.stp``.
         """
         xp = backend.get_array_module(f)
-        s = {k: getattr(self, k)[rows] for k in ("stp", "stpmin", "stpmax", "finit", "ginit", "gtest", "width",
-                                                   "width1", "brackt", "stage1", "stx", "fx", "gx", "sty", "fy",
-                                                   "gy", "stmin", "stmax")}
+        s = {k: getattr(self, k)[rows] for k in self.FIELDS}
         stp, brackt = s["stp"], s["brackt"]
         ftest = s["finit"] + stp * s["gtest"]
         s["stage1"] = s["stage1"] & ~((f <= ftest) & (g >= 0))

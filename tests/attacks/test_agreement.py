@@ -151,6 +151,8 @@ def test_workers_split_the_examples_and_change_nothing(trained_mlp):
     numpy.testing.assert_array_equal(both.iterations, numpy.concatenate([h.iterations for h in halves]))
     with pytest.raises(ValueError, match="workers"):
         batched_lbfgs_attack(m.net, x, y, t, 1.0, workers=0)
+    with pytest.raises(ValueError, match="search_rounds applies to the lbfgsb"):
+        batched_lbfgs_attack(m.net, x, y, t, 1.0, algorithm="projected", search_rounds=3)
 
 
 def test_each_worker_draws_its_own_test_time_noise():

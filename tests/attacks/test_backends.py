@@ -31,6 +31,7 @@ RUNS = {
     "batched, targeted": lambda net, x, y, t: batched_lbfgs_attack(net, x, y, t, 0.1, batch_size=6),
     "batched, untargeted": lambda net, x, y, t: batched_lbfgs_attack(net, x, y, numpy.full(N, UNTARGETED), 0.1),
     "batched, float32": lambda net, x, y, t: batched_lbfgs_attack(net, x, y, t, 0.1, dtype="float32"),
+    "batched, searches wait": lambda net, x, y, t: batched_lbfgs_attack(net, x, y, t, 0.1, search_rounds=1),
     "minimal": lambda net, x, y, t: minimal_attack(net, x, y, t, c_init=0.1, steps=3),
 }
 

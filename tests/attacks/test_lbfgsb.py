@@ -74,6 +74,28 @@ def test_the_iteration_limit_stops_each_row_where_scipy_stops():
         assert numpy.abs(x[row] - res.x).max() < 1e-10
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_waiting_line_searches_change_no_row(seed):
+    """A row whose search outlasts ``search_rounds`` goes on in the next iteration: each row still
+    takes exactly the steps it takes when the batch waits for every search."""
+    n, dim = 16, 30
+    fun = box_problems(n, dim, seed)
+    x0 = numpy.random.default_rng(seed).uniform(0, 1, (n, dim))
+    x0[:, :8] = 0.0
+    evaluations = []
+    counting = lambda x, rows: evaluations.append(len(rows)) or fun(x, rows)
+    x_all, its_all, status_all = minimize_box(counting, x0.copy(), memory=5)
+    calls_waiting_for_all = len(evaluations)
+    evaluations.clear()
+    x_one, its_one, status_one = minimize_box(counting, x0.copy(), memory=5, search_rounds=1)
+    numpy.testing.assert_array_equal(x_one, x_all)
+    numpy.testing.assert_array_equal(its_one, its_all)
+    numpy.testing.assert_array_equal(status_one, status_all)
+    assert len(evaluations) < calls_waiting_for_all       # fewer calls: the slow searches were carried over
+    with pytest.raises(ValueError, match="search_rounds"):
+        minimize_box(fun, x0.copy(), search_rounds=0)
+
+
 def test_a_point_already_stationary_takes_no_iteration():
     fun = box_problems(3, 5, 0)
     x0 = numpy.zeros((3, 5))

@@ -1,0 +1,69 @@
+"""How many rounds of network evaluations the batched L-BFGS-B's line searches take per iteration.
+
+    OPENBLAS_NUM_THREADS=1 python bench/linesearch_rounds.py --checkpoint checkpoints/N200-200-10.npz --c 0.5 \
+        [--n 1000] [--dtype float64] [--search-rounds 3]
+
+Wraps ``lbfgsb._search`` (one call per iteration) and counts, for each round within it (first,
+second, third, fourth and later), the calls of the objective, the rows they evaluated and the
+time until the next round starts (the evaluation plus the line-search step).
+"""
+import argparse
+import time
+from collections import defaultdict
+
+from minidnn.attacks import batched_lbfgs_attack, choose_targets, lbfgsb
+from minidnn.checkpoint import load_model
+from minidnn.data import load_mnist
+from minidnn.networks import input_layout
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--c", type=float, required=True)
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--dtype", default="float64")
+    parser.add_argument("--search-rounds", type=int, default=None)
+    args = parser.parse_args()
+    net = load_model(args.checkpoint)
+    x, y = load_mnist("test", flat=input_layout(net) == "flat")
+    x, y = x[:args.n], y[:args.n]
+    targets = choose_targets(net, x, y, "random", rng=0)
+
+    rounds = defaultdict(lambda: [0, 0, 0.0])          # round (0-based, 3 = fourth and later): calls, rows, seconds
+    search = lbfgsb._search
+
+    def counted_search(fun, st, max_linesearch, search_rounds):
+        starts = []
+
+        def counted_fun(x_try, rows):
+            starts.append((time.perf_counter(), len(rows)))
+            return fun(x_try, rows)
+        out = search(counted_fun, st, max_linesearch, search_rounds)
+        ends = [t for t, _ in starts[1:]] + [time.perf_counter()]
+        for i, ((t0, k), t1) in enumerate(zip(starts, ends)):
+            row = rounds[min(i, 3)]
+            row[0] += 1
+            row[1] += k
+            row[2] += t1 - t0
+        return out
+
+    lbfgsb._search = counted_search
+    try:
+        t0 = time.perf_counter()
+        result = batched_lbfgs_attack(net, x, y, targets, args.c, dtype=args.dtype, search_rounds=args.search_rounds)
+        total = time.perf_counter() - t0
+    finally:
+        lbfgsb._search = search
+    calls = sum(r[0] for r in rounds.values())
+    evaluated = sum(r[1] for r in rounds.values())
+    print(f"{net.describe()}, {args.n} images, {args.dtype}, search_rounds {args.search_rounds}: {total:.2f} s, "
+          f"mean iterations {result.iterations.mean():.2f}; {calls} calls of the objective, {evaluated} rows evaluated")
+    for i in sorted(rounds):
+        k, rows, seconds = rounds[i]
+        label = "4th and later" if i == 3 else ("1st", "2nd", "3rd")[i]
+        print(f"  {label:>13} round: {k:5d} calls, {rows:7d} rows, {seconds:6.2f} s ({1e3 * seconds / k:.2f} ms a call)")
+
+
+if __name__ == "__main__":
+    main()
