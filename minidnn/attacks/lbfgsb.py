@@ -57,8 +57,9 @@ def minimize_box(fun, x0, maxiter=200, memory=10, pgtol=1e-5, ftol=1e7 * EPS, ma
     xp = backend.get_array_module(x0)
     n, dim = x0.shape
     search_rounds = max_linesearch if search_rounds is None else search_rounds
-    if not (isinstance(search_rounds, int) and search_rounds >= 1):
-        raise ValueError(f"search_rounds must be a positive integer, got {search_rounds!r}")
+    for name, value in (("max_linesearch", max_linesearch), ("search_rounds", search_rounds)):
+        if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     x_out = x0.copy()
     its_out = numpy.zeros(n, dtype=numpy.int64)
     status_out = numpy.full(n, MAXITER, dtype=numpy.int8)
@@ -79,7 +80,8 @@ def minimize_box(fun, x0, maxiter=200, memory=10, pgtol=1e-5, ftol=1e7 * EPS, ma
              "status": xp.full(n, -1, dtype=xp.int8),             # −1: still running
              # the line search in progress: direction d, subspace point z, last trial (x, f, g, gᵀd)
              "searching": xp.zeros(n, dtype=bool),
-             "search": MoreThuente(xp.zeros_like(f), xp.zeros_like(f), xp.ones_like(f), xp.ones_like(f)),
+             "search": MoreThuente(xp.zeros_like(f), xp.zeros(n, dtype=numpy.result_type(g.dtype, x.dtype)),
+                                   xp.ones(n, dtype=x.dtype), xp.ones(n, dtype=x.dtype)),
              "d": xp.zeros_like(x), "z": xp.zeros_like(x), "gd0": xp.zeros_like(f), "dtd": xp.zeros_like(f),
              "evaluations": xp.zeros(n, dtype=xp.int64),
              "x_try": xp.zeros_like(x), "f_try": xp.zeros_like(f), "g_try": xp.zeros_like(x),

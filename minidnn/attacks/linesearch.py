@@ -21,14 +21,19 @@ XTRAPL, XTRAPU = 1.1, 4.0
 class MoreThuente:
     """Line-search state of n rows (all arrays (n,)), as L-BFGS-B calls it: stpmin = 0."""
 
-    FIELDS = ("stp", "stpmin", "stpmax", "finit", "ginit", "gtest", "width", "width1", "brackt", "stage1",
-              "stx", "fx", "gx", "sty", "fy", "gy", "stmin", "stmax")
+    STEPS = ("stp", "stpmin", "stpmax", "width", "width1", "stx", "sty", "stmin", "stmax")   # in stp's dtype
+    VALUES = ("finit", "fx", "fy")                                                           # in φ's
+    SLOPES = ("ginit", "gtest", "gx", "gy")                                                  # in φ′'s
+    FLAGS = ("brackt", "stage1")
+    FIELDS = STEPS + VALUES + SLOPES + FLAGS
 
     def __init__(self, f0, g0, stp, stpmax, ftol=1e-3, gtol=0.9, xtol=0.1):
         xp = backend.get_array_module(f0)
         self.ftol, self.gtol, self.xtol = ftol, gtol, xtol
-        for name in self.FIELDS:
-            setattr(self, name, xp.zeros(f0.shape, dtype=bool if name in ("brackt", "stage1") else stp.dtype))
+        for names, dtype in ((self.STEPS, stp.dtype), (self.VALUES, f0.dtype), (self.SLOPES, g0.dtype),
+                             (self.FLAGS, bool)):
+            for name in names:
+                setattr(self, name, xp.zeros(f0.shape, dtype=dtype))
         self.start(xp.arange(f0.shape[0]), f0, g0, stp, stpmax)
 
     def start(self, rows, f0, g0, stp, stpmax):

@@ -74,8 +74,8 @@ def test_the_iteration_limit_stops_each_row_where_scipy_stops():
         assert numpy.abs(x[row] - res.x).max() < 1e-10
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_waiting_line_searches_change_no_row(seed):
+@pytest.mark.parametrize("seed, max_linesearch", [(0, 20), (1, 20), (2, 20), (0, 2), (2, 2)])
+def test_waiting_line_searches_change_no_row(seed, max_linesearch):
     """A row whose search outlasts ``search_rounds`` goes on in the next iteration: each row still
     takes exactly the steps it takes when the batch waits for every search."""
     n, dim = 16, 30
@@ -84,16 +84,21 @@ def test_waiting_line_searches_change_no_row(seed):
     x0[:, :8] = 0.0
     evaluations = []
     counting = lambda x, rows: evaluations.append(len(rows)) or fun(x, rows)
-    x_all, its_all, status_all = minimize_box(counting, x0.copy(), memory=5)
+    x_all, its_all, status_all = minimize_box(counting, x0.copy(), memory=5, max_linesearch=max_linesearch)
     calls_waiting_for_all = len(evaluations)
     evaluations.clear()
-    x_one, its_one, status_one = minimize_box(counting, x0.copy(), memory=5, search_rounds=1)
+    x_one, its_one, status_one = minimize_box(counting, x0.copy(), memory=5, max_linesearch=max_linesearch,
+                                              search_rounds=1)
     numpy.testing.assert_array_equal(x_one, x_all)
     numpy.testing.assert_array_equal(its_one, its_all)
     numpy.testing.assert_array_equal(status_one, status_all)
     assert len(evaluations) < calls_waiting_for_all       # fewer calls: the slow searches were carried over
+    if max_linesearch == 2:                       # searches that run out of evaluations and end the row too
+        assert (status_all == ABNORMAL).any()
     with pytest.raises(ValueError, match="search_rounds"):
         minimize_box(fun, x0.copy(), search_rounds=0)
+    with pytest.raises(ValueError, match="max_linesearch"):
+        minimize_box(fun, x0.copy(), max_linesearch=0)
 
 
 def test_a_point_already_stationary_takes_no_iteration():
