@@ -8,6 +8,7 @@ import pstats
 
 from minidnn import backend
 from minidnn.attacks import batched_lbfgs_attack, choose_targets
+from minidnn.attacks.batched import ALGORITHMS
 from minidnn.checkpoint import load_model
 from minidnn.data import load_mnist
 from minidnn.networks import input_layout
@@ -22,7 +23,7 @@ def main():
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
     parser.add_argument("--dtype", default="float64")
-    parser.add_argument("--algorithm", default="lbfgsb", choices=["lbfgsb", "projected"])
+    parser.add_argument("--algorithm", default="lbfgsb", choices=sorted(ALGORITHMS))
     parser.add_argument("--top", type=int, default=18)
     args = parser.parse_args()
     backend.set_backend(args.backend)

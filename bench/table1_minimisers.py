@@ -16,6 +16,7 @@ import json
 import os
 
 from minidnn.checkpoint import load_model
+from minidnn.attacks.batched import ALGORITHMS
 from minidnn.attacks.run import weights_fingerprint
 from minidnn.experiments.adversarial import protocol_eval, read_json
 from minidnn.experiments.baselines import mnist_splits
@@ -27,7 +28,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="N100-100-10,N200-200-10,AE400-10,ConvNet")
-    parser.add_argument("--algorithm", default="lbfgsb", choices=["lbfgsb", "projected"])
+    parser.add_argument("--algorithm", default="lbfgsb", choices=sorted(ALGORITHMS))
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", default=os.path.join(REPO, "bench", "results", "table1_minimisers"))
     args = parser.parse_args()

@@ -265,7 +265,8 @@ def build_parser():
     p.add_argument("--maxiter", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=1000, help="batched: examples optimised together")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64", help="batched: precision")
-    p.add_argument("--algorithm", choices=["lbfgsb", "projected"], default="lbfgsb",
+    from .attacks.batched import ALGORITHMS, DEFAULT_ALGORITHM      # NumPy only
+    p.add_argument("--algorithm", choices=sorted(ALGORITHMS), default=DEFAULT_ALGORITHM,
                    help="batched: L-BFGS-B's own steps (as the reference) or the cheaper projected L-BFGS")
     p.add_argument("--workers", type=int, default=1,
                    help="batched: threads sharing the examples (CPU; best with OPENBLAS_NUM_THREADS=1)")

@@ -33,11 +33,12 @@ from .result import AttackResult
 # name: (minimiser, its status code for convergence)
 ALGORITHMS = {"lbfgsb": (lbfgsb.minimize_box, lbfgsb.CONVERGED),
               "projected": (projected.minimize_projected, projected.CONVERGED)}
+DEFAULT_ALGORITHM = "lbfgsb"
 
 
 def batched_lbfgs_attack(net, x, labels, targets, c, maxiter=200, memory=10, batch_size=1000,
                          pgtol=1e-5, ftol=2.220446049250313e-09, max_linesearch=20, dtype="float64",
-                         algorithm="lbfgsb", workers=1, search_rounds=None, progress=False):
+                         algorithm=DEFAULT_ALGORITHM, workers=1, search_rounds=None, progress=False):
     """Attack all of x: (N, ...) in [0,1] on the current backend; labels/targets: (N,).
 
     targets of −1 everywhere: untargeted. ``search_rounds`` (``lbfgsb`` only): see
@@ -107,7 +108,7 @@ def independent_noise(net, worker):
     return net
 
 
-def _minimise(objective, x0, maxiter, m, pgtol, ftol, max_linesearch, on_evaluate=None, algorithm="lbfgsb",
+def _minimise(objective, x0, maxiter, m, pgtol, ftol, max_linesearch, on_evaluate=None, algorithm=DEFAULT_ALGORITHM,
               **options):
     """Minimise the attack objective from x0 (N, ...) in the box; returns (x', iterations, converged).
 

@@ -21,7 +21,8 @@ XTRAPL, XTRAPU = 1.1, 4.0
 class MoreThuente:
     """Line-search state of n rows (all arrays (n,)), as L-BFGS-B calls it: stpmin = 0."""
 
-    STEPS = ("stp", "stpmin", "stpmax", "width", "width1", "stx", "sty", "stmin", "stmax")   # in stp's dtype
+    STPMIN = 0                                                                               # for every row
+    STEPS = ("stp", "stpmax", "width", "width1", "stx", "sty", "stmin", "stmax")             # in stp's dtype
     VALUES = ("finit", "fx", "fy")                                                           # in φ's
     SLOPES = ("ginit", "gtest", "gx", "gy")                                                  # in φ′'s
     FLAGS = ("brackt", "stage1")
@@ -39,9 +40,9 @@ class MoreThuente:
     def start(self, rows, f0, g0, stp, stpmax):
         """(Re)start the searches of ``rows`` (index array) from φ(0) = f0, φ'(0) = g0, first step
         stp, longest step stpmax (arrays over those rows)."""
-        self.stp[rows], self.stpmax[rows], self.stpmin[rows] = stp, stpmax, 0
+        self.stp[rows], self.stpmax[rows] = stp, stpmax
         self.finit[rows], self.ginit[rows], self.gtest[rows] = f0, g0, self.ftol * g0
-        self.width[rows] = stpmax - 0
+        self.width[rows] = stpmax - self.STPMIN
         self.width1[rows] = self.width[rows] / 0.5
         self.brackt[rows], self.stage1[rows] = False, True
         self.stx[rows], self.fx[rows], self.gx[rows] = 0, f0, g0
@@ -70,7 +71,7 @@ class MoreThuente:
         done = ((brackt & ((stp <= s["stmin"]) | (stp >= s["stmax"])))                    # rounding errors
                 | (brackt & (s["stmax"] - s["stmin"] <= self.xtol * s["stmax"]))            # xtol test
                 | ((stp == s["stpmax"]) & (f <= ftest) & (g <= s["gtest"]))                 # stp = stpmax
-                | ((stp == s["stpmin"]) & ((f > ftest) | (g >= s["gtest"])))                # stp = stpmin
+                | ((stp == self.STPMIN) & ((f > ftest) | (g >= s["gtest"])))                # stp = stpmin
                 | ((f <= ftest) & (abs(g) <= self.gtol * -s["ginit"])))                     # strong Wolfe
         # stage 1 with a lower function value but no sufficient decrease: step on the modified
         # function ψ(t) = φ(t) − φ(0) − ftol·t·φ'(0)
@@ -91,7 +92,7 @@ class MoreThuente:
         width = xp.where(brackt, abs(sty - stx), width)
         stmin = xp.where(brackt, xp.minimum(stx, sty), stp + XTRAPL * (stp - stx))
         stmax = xp.where(brackt, xp.maximum(stx, sty), stp + XTRAPU * (stp - stx))
-        stp = xp.minimum(xp.maximum(stp, s["stpmin"]), s["stpmax"])
+        stp = xp.minimum(xp.maximum(stp, self.STPMIN), s["stpmax"])
         stuck = brackt & ((stp <= stmin) | (stp >= stmax) | (stmax - stmin <= self.xtol * stmax))
         stp = xp.where(stuck, stx, stp)
         new = {"stx": stx, "fx": fx, "gx": gx, "sty": sty, "fy": fy, "gy": gy, "stp": stp, "brackt": brackt,

@@ -9,13 +9,13 @@ hitting the target (targeted) or leaving the true class (untargeted).
 import numpy
 
 from .. import backend
-from .batched import _minimise
+from .batched import DEFAULT_ALGORITHM, _minimise
 from .objective import AttackObjective, network_copy, prepare_inputs
 from .result import AttackResult
 
 
 def minimal_attack(net, x, labels, targets, c_init=1.0, steps=12, factor=10.0, maxiter=200, memory=10,
-                   dtype="float64", algorithm="lbfgsb"):
+                   dtype="float64", algorithm=DEFAULT_ALGORITHM):
     """Returns an AttackResult with per-example minimal adversarials (original kept where none found)."""
     module = backend.xp()
     x_host, labels, targets, untargeted = prepare_inputs(net, x, labels, targets, c_init)

@@ -6,7 +6,7 @@ import os
 import numpy
 
 from .. import backend
-from .batched import batched_lbfgs_attack
+from .batched import DEFAULT_ALGORITHM, batched_lbfgs_attack
 from .reference import lbfgsb_attack
 from .result import AttackResult
 
@@ -28,7 +28,7 @@ def attack_dataset(net, x, labels, targets, c, method="batched", chunk=1000, par
         raise ValueError(f"unknown attack method {method!r}; choose one of {sorted(METHODS)}")
     attack = METHODS[method]
     if method == "batched":
-        options.setdefault("algorithm", "lbfgsb")
+        options.setdefault("algorithm", DEFAULT_ALGORITHM)
     settings = {"c": float(c), "method": method, "weights_sha1": weights_fingerprint(net),
                 **{k: v for k, v in options.items() if k not in ("batch_size", "workers")}}
     parts, seconds = [], 0.0

@@ -6,6 +6,7 @@ import time
 
 import numpy
 
+from ..attacks.batched import DEFAULT_ALGORITHM
 from ..attacks.protocol import search_c
 from ..attacks.run import attack_dataset, saved_setting, weights_fingerprint
 from ..attacks.targets import choose_targets
@@ -44,7 +45,7 @@ def protocol_eval(net, data, out_dir, seed=0, search_n=1000, threshold=0.995, ev
     fingerprint = weights_fingerprint(net)
     summary = read_json(summary_path)
     if method == "batched":
-        options.setdefault("algorithm", "lbfgsb")
+        options.setdefault("algorithm", DEFAULT_ALGORITHM)
     key = {"seed": seed, "search_n": search_n, "threshold": threshold, "eval_n": eval_n, "method": method,
            "algorithm": options.get("algorithm"), "weights_sha1": fingerprint}
     matches = lambda saved, keys: all(saved_setting(saved, k) == key[k] for k in keys)
