@@ -4,8 +4,9 @@ PyTorch computing the gradients (what a user would write instead) when torch is 
 
     python bench/attack_throughput.py --checkpoint checkpoints/N200-200-10.npz --c 0.5 --n 1000
 
-Every batched variant (--variants ALGORITHM:DTYPE[:SEARCH_ROUNDS],...) is timed and checked
-against the same reference results.
+Every batched variant (--variants ALGORITHM:DTYPE[:SEARCH_ROUNDS][:array],...) is timed and
+checked against the same reference results. ``array``: on CuPy, the line-search step as array
+operations instead of its fused kernel (``MoreThuente.fused = False``), for comparison.
 
 Agreement is reported at the given c (the protocol's) and at a c where the success rate
 is between 30% and 70% (found by a scan on 200 images), where disagreement would show.
@@ -18,6 +19,7 @@ import numpy
 
 from minidnn import backend
 from minidnn.attacks import batched_lbfgs_attack, choose_targets, lbfgsb_attack
+from minidnn.attacks.linesearch import MoreThuente
 from minidnn.attacks.objective import network_copy
 from minidnn.checkpoint import load_model
 from minidnn.data import load_mnist
@@ -46,6 +48,13 @@ def torch_reference(net, x, labels, targets, c, maxiter=200):
                        options={"maxiter": maxiter})
         adversarial[n] = res.x.reshape(x[n].shape)
     return adversarial
+
+
+def parse_variant(text):
+    """'lbfgsb:float32:3:array' -> ('lbfgsb', 'float32', {'search_rounds': 3}, fused=False)."""
+    algorithm, dtype, *rest = text.split(":")
+    options = {"search_rounds": int(r) for r in rest if r != "array"}
+    return algorithm, dtype, options, "array" not in rest
 
 
 def agreement(ref, bat):
@@ -99,13 +108,13 @@ def main():
     parser.add_argument("--json")
     args = parser.parse_args()
     backend.set_backend(args.backend)
-    variants = [tuple(v.split(":")) for v in args.variants.split(",")]
+    variants = args.variants.split(",")
     net = load_model(args.checkpoint)
     x, y = load_mnist("test", flat=input_layout(net) == "flat")
     targets = choose_targets(net, x, y, "random", rng=0)
     info = machine_info()
     print(json.dumps(info))
-    first_algorithm, first_dtype = variants[0][:2]
+    first_algorithm, first_dtype = parse_variant(variants[0])[:2]
     if args.c == "auto":
         args.c, search_s = protocol_c(net, first_dtype, args.batch_size, first_algorithm)
         print(f"protocol c = {args.c:.4g} (search: {search_s:.1f} s)")
@@ -126,8 +135,9 @@ def main():
           f"{args.c:.4g}, mid c = {c_mid:.4g} (success {100 * rate:.0f}% in the scan)")
 
     m = min(args.n_speed, len(x))
-    for algorithm, dtype, *rounds in variants:
-        options = {"search_rounds": int(rounds[0])} if rounds else {}
+    for name in variants:
+        algorithm, dtype, options, fused = parse_variant(name)
+        MoreThuente.fused = fused
         attack = lambda xs, ys, ts, c: batched_lbfgs_attack(net, xs, ys, ts, c, dtype=dtype, algorithm=algorithm,
                                                            batch_size=args.batch_size, workers=args.workers,
                                                            **options)
@@ -136,9 +146,9 @@ def main():
         t0 = timer()
         big = attack(x[:m], y[:m], targets[:m], args.c)
         big_s = timer() - t0
+        MoreThuente.fused = True
         row.update(batched_ex_per_s=m / big_s, batched_seconds=big_s, n_speed=m, error_rate=big.error_rate,
                    speedup_vs_reference=m / big_s / out["reference_ex_per_s"])
-        name = ":".join([algorithm, dtype] + rounds)
         out["variants"][name] = row
         print(f"  {name}: {m} images in {big_s:.1f} s = {m / big_s:.1f} ex/s = "
               f"{row['speedup_vs_reference']:.1f}x the reference (error {100 * big.error_rate:.2f}%)")

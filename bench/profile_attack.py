@@ -9,6 +9,7 @@ import pstats
 from minidnn import backend
 from minidnn.attacks import batched_lbfgs_attack, choose_targets
 from minidnn.attacks.batched import ALGORITHMS
+from minidnn.attacks.linesearch import MoreThuente
 from minidnn.checkpoint import load_model
 from minidnn.data import load_mnist
 from minidnn.networks import input_layout
@@ -24,20 +25,29 @@ def main():
     parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
     parser.add_argument("--dtype", default="float64")
     parser.add_argument("--algorithm", default="lbfgsb", choices=sorted(ALGORITHMS))
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--search-rounds", type=int, help="lbfgsb: see minimize_box (default: max_linesearch)")
+    parser.add_argument("--array", action="store_true", help="on CuPy, the line-search step as array operations "
+                        "instead of its fused kernel (MoreThuente.fused = False)")
     parser.add_argument("--top", type=int, default=18)
     args = parser.parse_args()
     backend.set_backend(args.backend)
+    MoreThuente.fused = not args.array
     net = load_model(args.checkpoint)
     x, y = load_mnist("test", flat=input_layout(net) == "flat")
     x, y = x[:args.n], y[:args.n]
     targets = choose_targets(net, x, y, "random", rng=0)
-    batched_lbfgs_attack(net, x[:50], y[:50], targets[:50], args.c, dtype=args.dtype, algorithm=args.algorithm)  # warm-up
+    options = {"batch_size": args.batch_size, "dtype": args.dtype, "algorithm": args.algorithm}
+    if args.search_rounds is not None:
+        options["search_rounds"] = args.search_rounds
+    batched_lbfgs_attack(net, x[:50], y[:50], targets[:50], args.c, **options)  # warm-up (compiles CuPy's kernels)
     profile = cProfile.Profile()
     t0 = timer()
     profile.enable()
-    result = batched_lbfgs_attack(net, x, y, targets, args.c, dtype=args.dtype, algorithm=args.algorithm)
+    result = batched_lbfgs_attack(net, x, y, targets, args.c, **options)
     profile.disable()
-    print(f"{args.n} images, {args.backend} {args.dtype} {args.algorithm}: {timer() - t0:.2f} s, "
+    print(f"{args.n} images, {args.backend} {args.dtype} {args.algorithm} "
+          f"(search_rounds {args.search_rounds}, batch {args.batch_size}): {timer() - t0:.2f} s, "
           f"mean iterations {result.iterations.mean():.1f}, error {100 * result.error_rate:.2f}%")
     pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
 

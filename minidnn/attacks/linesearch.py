@@ -27,6 +27,7 @@ class MoreThuente:
     SLOPES = ("ginit", "gtest", "gx", "gy")                                                  # in φ′'s
     FLAGS = ("brackt", "stage1")
     FIELDS = STEPS + VALUES + SLOPES + FLAGS
+    fused = True        # on CuPy, ``step`` runs as one CUDA kernel (linesearch_kernel.py); False: arrays
 
     def __init__(self, f0, g0, stp, stpmax, ftol=1e-3, gtol=0.9, xtol=0.1):
         xp = backend.get_array_module(f0)
@@ -63,6 +64,9 @@ class MoreThuente:
         Rows not accepted get their next trial step in ``self.stp``.
         """
         xp = backend.get_array_module(f)
+        if self.fused and xp.__name__ == "cupy" and self._one_float_dtype(f, g):
+            from .linesearch_kernel import fused_step
+            return fused_step(self, f, g, rows)
         s = {k: getattr(self, k)[rows] for k in self.FIELDS}
         stp, brackt = s["stp"], s["brackt"]
         ftest = s["finit"] + stp * s["gtest"]
@@ -102,6 +106,13 @@ class MoreThuente:
             full = getattr(self, k)
             full[rows] = xp.where(keep, v, s[k])
         return done
+
+
+    def _one_float_dtype(self, f, g):
+        """Whether steps, values and slopes (state and arguments) share one dtype, float32 or float64:
+        the fused kernel's case (mixed dtypes would need NumPy's promotions)."""
+        dtypes = {self.stp.dtype, self.finit.dtype, self.ginit.dtype, f.dtype, g.dtype}
+        return len(dtypes) == 1 and dtypes.pop() in (numpy.float32, numpy.float64)
 
 
 def dcstep(stx, fx, dx, sty, fy, dy, stp, fp, dp, brackt, stpmin, stpmax):

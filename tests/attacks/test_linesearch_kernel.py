@@ -1,0 +1,150 @@
+"""The fused Moré–Thuente step (``linesearch_kernel.py``) gives the bits of the NumPy version.
+
+The kernel's C++ source (its preamble and its per-row operation, as written) is compiled with
+the host's C++ compiler, so this runs on any machine with one; on CuPy with a GPU, the kernel
+itself is checked the same way. Both drive a few thousand line searches on random quartics
+(φ'(0) < 0) to their ends, comparing every field of the state after every step.
+"""
+import ctypes
+import shutil
+import subprocess
+
+import numpy
+import pytest
+
+from minidnn import backend
+from minidnn.attacks import linesearch_kernel
+from minidnn.attacks.linesearch import MoreThuente
+
+N = 3000
+STATE = ("stp", "width", "width1", "stx", "sty", "stmin", "stmax", "fx", "fy", "gx", "gy", "brackt", "stage1")
+READ_ONLY = ("stpmax", "finit", "ginit", "gtest")
+
+# The kernel's operation in a host loop: the same names (r, f, g, done, the state arrays) as in CuPy.
+HOST = r"""
+#include <cmath>
+#include <cstdint>
+#define __device__
+%(preamble)s
+template <typename T>
+static void run(int64_t k, const int64_t* rows, const T* fs, const T* gs, double gtol, double xtol,
+                const T* stpmax, const T* finit, const T* ginit, const T* gtest, T* stp, T* width, T* width1,
+                T* stx, T* sty, T* stmin, T* stmax, T* fx, T* fy, T* gx, T* gy, bool* brackt, bool* stage1,
+                bool* dones) {
+    for (int64_t i = 0; i < k; ++i) {
+        const int64_t r = rows[i];
+        const T f = fs[i], g = gs[i];
+        bool& done = dones[i];
+        %(operation)s
+    }
+}
+#define ARGS(T) int64_t k, const int64_t* rows, const T* fs, const T* gs, double gtol, double xtol, \
+    const T* stpmax, const T* finit, const T* ginit, const T* gtest, T* stp, T* width, T* width1, T* stx, \
+    T* sty, T* stmin, T* stmax, T* fx, T* fy, T* gx, T* gy, bool* brackt, bool* stage1, bool* dones
+#define CALL k, rows, fs, gs, gtol, xtol, stpmax, finit, ginit, gtest, stp, width, width1, stx, sty, stmin, \
+    stmax, fx, fy, gx, gy, brackt, stage1, dones
+extern "C" void step_float64(ARGS(double)) { run<double>(CALL); }
+extern "C" void step_float32(ARGS(float)) { run<float>(CALL); }
+"""
+
+
+def compile_host(tmp_path, preamble=linesearch_kernel.PREAMBLE):
+    """The kernel source as a host shared library (no contraction of a·b + c, as --fmad=false)."""
+    compiler = shutil.which("g++") or shutil.which("clang++")
+    if compiler is None:
+        pytest.skip("no host C++ compiler (g++ or clang++) to compile the kernel's source")
+    source, library = tmp_path / "kernel.cpp", tmp_path / "kernel.so"
+    source.write_text(HOST % {"preamble": preamble, "operation": linesearch_kernel.OPERATION})
+    subprocess.run([compiler, "-O2", "-ffp-contract=off", "-shared", "-fPIC", "-o", str(library), str(source)],
+                   check=True, capture_output=True)
+    return ctypes.CDLL(str(library))
+
+
+def host_stepper(library):
+    """step(search, f, g, rows) running the compiled source on a NumPy MoreThuente's arrays."""
+    def step(search, f, g, rows):
+        dtype = search.stp.dtype
+        arrays = [numpy.ascontiguousarray(rows, dtype=numpy.int64), f, g]
+        done = numpy.empty(rows.shape, dtype=bool)
+        pointers = [ctypes.c_void_p(a.ctypes.data) for a in arrays]
+        pointers += [ctypes.c_double(search.gtol), ctypes.c_double(search.xtol)]
+        pointers += [ctypes.c_void_p(getattr(search, k).ctypes.data) for k in READ_ONLY + STATE]
+        getattr(library, f"step_{dtype.name}")(ctypes.c_int64(len(rows)), *pointers, ctypes.c_void_p(done.ctypes.data))
+        return done
+    return step
+
+
+def quartics(dtype, rng):
+    """φ_n(t) = a t + b t² + c t³ + e t⁴ (a < 0, e > 0), a first step and a longest step per row."""
+    a = -rng.uniform(0.1, 10, N)
+    b = rng.normal(0, 5, N)
+    c = rng.normal(0, 3, N)
+    e = rng.uniform(1e-3, 2, N)
+    stp = 10.0 ** rng.uniform(-3, 1, N)
+    stpmax = numpy.where(rng.random(N) < 0.2, stp * rng.uniform(1, 3, N), 1e10)
+
+    def phi(t, rows):
+        """φ(t), φ'(t) of ``rows`` (in float64, then rounded to dtype)."""
+        t, a_, b_, c_, e_ = t.astype(numpy.float64), a[rows], b[rows], c[rows], e[rows]
+        return ((a_ * t + b_ * t ** 2 + c_ * t ** 3 + e_ * t ** 4).astype(dtype),
+                (a_ + 2 * b_ * t + 3 * c_ * t ** 2 + 4 * e_ * t ** 3).astype(dtype))
+    f0, g0 = phi(numpy.zeros(N), numpy.arange(N))
+    return phi, f0, g0, stp.astype(dtype), stpmax.astype(dtype)
+
+
+def bits(a):
+    """An array's bytes as unsigned integers (NaNs and signed zeros compared exactly)."""
+    return a.view(numpy.uint8 if a.dtype == bool else numpy.dtype(f"u{a.dtype.itemsize}"))
+
+
+def run_searches(step, dtype, xp=numpy, seed=0):
+    """Drive the same searches with MoreThuente.step (NumPy) and ``step`` (on xp's arrays); assert
+    that every field agrees bit for bit after every step. Returns (rounds, rows ever bracketed)."""
+    phi, f0, g0, stp, stpmax = quartics(dtype, numpy.random.default_rng(seed))
+    reference = MoreThuente(f0, g0, stp, stpmax)
+    twin = MoreThuente(*(xp.asarray(a) for a in (f0, g0, stp, stpmax)))
+    rows = numpy.arange(N)
+    bracketed = numpy.zeros(N, dtype=bool)
+    rounds = 0
+    while rows.size and rounds < 40:
+        f, g = phi(reference.stp[rows], rows)
+        done = reference.step(f, g, rows)
+        twin_done = step(twin, xp.asarray(f), xp.asarray(g), xp.asarray(rows))
+        numpy.testing.assert_array_equal(backend.to_numpy(twin_done), done)
+        for name in STATE:
+            ours = backend.to_numpy(getattr(twin, name))
+            where = numpy.flatnonzero(bits(ours) != bits(getattr(reference, name)))
+            assert where.size == 0, (f"{dtype.__name__} round {rounds}: {name} differs on rows {where[:5]}: "
+                                     f"{ours[where[:5]]} vs {getattr(reference, name)[where[:5]]}")
+        bracketed |= reference.brackt
+        rows, rounds = rows[~done], rounds + 1
+    return rounds, bracketed
+
+
+@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
+def test_host_compiled_kernel_gives_numpys_bits(tmp_path, dtype):
+    rounds, bracketed = run_searches(host_stepper(compile_host(tmp_path)), dtype)
+    # the searches exercised the kernel's paths: several rounds, bracketed rows and unbracketed ones
+    assert rounds >= 5
+    assert 0.05 < bracketed.mean() < 0.95
+
+
+def test_a_reordered_sum_is_caught(tmp_path):
+    """Negative control: the comparison notices a kernel that only adds in another order (θ = 3(f_x − f_p)/(s_p − s_x)
+    + (d_x + d_p)), a difference in the last bits."""
+    wrong = linesearch_kernel.PREAMBLE.replace("(stp - stx) + dx + dp;", "(stp - stx) + (dx + dp);")
+    assert wrong != linesearch_kernel.PREAMBLE
+    with pytest.raises(AssertionError):
+        run_searches(host_stepper(compile_host(tmp_path, wrong)), numpy.float64)
+
+
+@pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
+def test_cupy_kernel_gives_numpys_bits(dtype):
+    cupy = pytest.importorskip("cupy")
+    try:
+        backend.set_backend("cupy")                  # the conftest puts NumPy back after each test
+    except backend.BackendError as exc:
+        pytest.skip(f"CuPy is installed but unusable here: {exc}")
+    assert MoreThuente.fused
+    rounds, _ = run_searches(lambda search, f, g, rows: search.step(f, g, rows), dtype, xp=cupy)
+    assert rounds >= 5
