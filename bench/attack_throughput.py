@@ -66,11 +66,11 @@ def agreement(ref, bat):
             "verdicts_differ": int((ref.success != bat.success).sum()), "n": len(ref)}
 
 
-def mid_c(net, x, y, t, c_hi, dtype, algorithm):
+def mid_c(x, y, t, c_hi, attack):
     """A c with success between 30% and 70% on these images (scan upward from c_hi by factors of 2)."""
     c = c_hi
     for _ in range(20):
-        rate = batched_lbfgs_attack(net, x, y, t, c, dtype=dtype, algorithm=algorithm).error_rate
+        rate = attack(x, y, t, c).error_rate
         if 0.3 <= rate <= 0.7:
             return c, rate
         c = c * 2 if rate > 0.7 else c / math.sqrt(2)
@@ -128,7 +128,11 @@ def main():
     t0 = timer()
     ref = lbfgsb_attack(net, xa, ya, ta, args.c)
     out["reference_ex_per_s"] = n / (timer() - t0)
-    c_mid, rate = mid_c(net, x[:200], y[:200], targets[:200], args.c, first_dtype, first_algorithm)
+    algorithm, dtype, options, MoreThuente.fused = parse_variant(variants[0])      # the scan uses the first variant
+    c_mid, rate = mid_c(x[:200], y[:200], targets[:200], args.c,
+                        lambda xs, ys, ts, c: batched_lbfgs_attack(net, xs, ys, ts, c, dtype=dtype, algorithm=algorithm,
+                                                                   **options))
+    MoreThuente.fused = True
     ref_mid = lbfgsb_attack(net, xa, ya, ta, c_mid)
     out["c_mid"] = c_mid
     print(f"{net.describe()}, {n} images: reference {out['reference_ex_per_s']:.1f} ex/s; protocol c = "
@@ -136,29 +140,36 @@ def main():
 
     m = min(args.n_speed, len(x))
     for name in variants:
-        algorithm, dtype, options, fused = parse_variant(name)
-        MoreThuente.fused = fused
-        attack = lambda xs, ys, ts, c: batched_lbfgs_attack(net, xs, ys, ts, c, dtype=dtype, algorithm=algorithm,
-                                                           batch_size=args.batch_size, workers=args.workers,
-                                                           **options)
-        row = {"at_protocol_c": agreement(ref, attack(xa, ya, ta, args.c)),
-               "at_mid_c": agreement(ref_mid, attack(xa, ya, ta, c_mid))}
-        t0 = timer()
-        big = attack(x[:m], y[:m], targets[:m], args.c)
-        big_s = timer() - t0
-        MoreThuente.fused = True
-        row.update(batched_ex_per_s=m / big_s, batched_seconds=big_s, n_speed=m, error_rate=big.error_rate,
-                   speedup_vs_reference=m / big_s / out["reference_ex_per_s"])
-        out["variants"][name] = row
-        print(f"  {name}: {m} images in {big_s:.1f} s = {m / big_s:.1f} ex/s = "
-              f"{row['speedup_vs_reference']:.1f}x the reference (error {100 * big.error_rate:.2f}%)")
-        for where in ("at_protocol_c", "at_mid_c"):
-            a = row[where]
-            print(f"    {where}: success {100 * a['success_ref']:.1f}% / {100 * a['success_batched']:.1f}% "
-                  f"({a['success_diff_points']:.1f} pt), distortion {a['distortion_ref']:.5f} / "
-                  f"{a['distortion_batched']:.5f} ({100 * a['distortion_rel_diff']:.2f}%), iterations "
-                  f"{a['iterations_ref']:.1f} / {a['iterations_batched']:.1f}, verdicts differ on "
-                  f"{a['verdicts_differ']} of {a['n']} images", flush=True)
+        try:
+            algorithm, dtype, options, fused = parse_variant(name)
+            MoreThuente.fused = fused
+            attack = lambda xs, ys, ts, c: batched_lbfgs_attack(net, xs, ys, ts, c, dtype=dtype, algorithm=algorithm,
+                                                               batch_size=args.batch_size, workers=args.workers,
+                                                               **options)
+            row = {"at_protocol_c": agreement(ref, attack(xa, ya, ta, args.c)),
+                   "at_mid_c": agreement(ref_mid, attack(xa, ya, ta, c_mid))}
+            t0 = timer()
+            big = attack(x[:m], y[:m], targets[:m], args.c)
+            big_s = timer() - t0
+            row.update(batched_ex_per_s=m / big_s, batched_seconds=big_s, n_speed=m, error_rate=big.error_rate,
+                       speedup_vs_reference=m / big_s / out["reference_ex_per_s"])
+            out["variants"][name] = row
+            print(f"  {name}: {m} images in {big_s:.1f} s = {m / big_s:.1f} ex/s = "
+                  f"{row['speedup_vs_reference']:.1f}x the reference (error {100 * big.error_rate:.2f}%)")
+            for where in ("at_protocol_c", "at_mid_c"):
+                a = row[where]
+                print(f"    {where}: success {100 * a['success_ref']:.1f}% / {100 * a['success_batched']:.1f}% "
+                      f"({a['success_diff_points']:.1f} pt), distortion {a['distortion_ref']:.5f} / "
+                      f"{a['distortion_batched']:.5f} ({100 * a['distortion_rel_diff']:.2f}%), iterations "
+                      f"{a['iterations_ref']:.1f} / {a['iterations_batched']:.1f}, verdicts differ on "
+                      f"{a['verdicts_differ']} of {a['n']} images", flush=True)
+        except Exception as exc:           # a failing variant is reported, and the others still run
+            import traceback
+            traceback.print_exc()
+            print(f"  {name}: FAILED ({type(exc).__name__}: {exc})", flush=True)
+            out["variants"][name] = {"failed": f"{type(exc).__name__}: {exc}"}
+        finally:
+            MoreThuente.fused = True
     try:
         import torch
         k = args.n_torch
