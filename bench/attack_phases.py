@@ -18,13 +18,10 @@ import statistics
 import numpy
 
 from minidnn import backend
-from minidnn.attacks import batched_lbfgs_attack, choose_targets, lbfgsb
+from minidnn.attacks import batched_lbfgs_attack, lbfgsb
 from minidnn.attacks.linesearch import MoreThuente
-from minidnn.checkpoint import load_model
-from minidnn.data import load_mnist
-from minidnn.networks import input_layout
 
-from common import timer
+from common import attack_arguments, attack_case, timer
 
 # (name, owner, attribute): top-level phases first, then phases inside them
 PHASES = [("middle matrix M", lbfgsb, "middle_matrix"), ("Cauchy point", lbfgsb, "cauchy_point"),
@@ -121,19 +118,11 @@ def primitives(n, dim, m2, dtype, reps=5):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", required=True)
-    parser.add_argument("--c", type=float, required=True)
-    parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
-    parser.add_argument("--dtype", default="float64")
-    parser.add_argument("--search-rounds", type=int, help="see minimize_box (default: the attack's)")
+    attack_arguments(parser)
     parser.add_argument("--primitives", action="store_true")
     args = parser.parse_args()
     backend.set_backend(args.backend)
-    net = load_model(args.checkpoint)
-    x, y = load_mnist("test", flat=input_layout(net) == "flat")
-    x, y = x[:args.n], y[:args.n]
-    targets = choose_targets(net, x, y, "random", rng=0)
+    net, x, y, targets = attack_case(args.checkpoint, args.n)
     options = {"batch_size": args.n, "dtype": args.dtype}
     if args.search_rounds is not None:
         options["search_rounds"] = args.search_rounds
@@ -143,7 +132,8 @@ def main():
     attack()
     plain = timer() - t0
     total, seconds, calls = phases(attack)
-    print(f"{args.n} images, {args.backend} {args.dtype}, search_rounds {args.search_rounds}: {plain:.2f} s "
+    rounds = lbfgsb.default_search_rounds(backend.xp()) if args.search_rounds is None else args.search_rounds
+    print(f"{args.n} images, {args.backend} {args.dtype}, search_rounds {rounds}: {plain:.2f} s "
           f"unwrapped, {total:.2f} s with a synchronisation at every phase's ends")
     top = sum(seconds[name] for name, _, _ in PHASES if not name.startswith(" "))
     for name, _, _ in PHASES[:6] + [("  rest (compaction, tests, bookkeeping)", None, None)] + PHASES[6:] + \

@@ -128,7 +128,8 @@ def main():
     t0 = timer()
     ref = lbfgsb_attack(net, xa, ya, ta, args.c)
     out["reference_ex_per_s"] = n / (timer() - t0)
-    algorithm, dtype, options, MoreThuente.fused = parse_variant(variants[0])      # the scan uses the first variant
+    algorithm, dtype, options, fused = parse_variant(variants[0])      # the scan uses the first variant
+    MoreThuente.fused = fused
     c_mid, rate = mid_c(x[:200], y[:200], targets[:200], args.c,
                         lambda xs, ys, ts, c: batched_lbfgs_attack(net, xs, ys, ts, c, dtype=dtype, algorithm=algorithm,
                                                                    **options))

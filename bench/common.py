@@ -97,3 +97,28 @@ def median_ratio(a, b):
 
 def timer():
     return time.perf_counter()
+
+
+def attack_arguments(parser):
+    """The options every attack benchmark on one model takes: checkpoint, c, images, backend, dtype,
+    search_rounds."""
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--c", type=float, required=True)
+    parser.add_argument("--n", type=int, default=1000, help="the first N test images")
+    parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
+    parser.add_argument("--dtype", default="float64")
+    parser.add_argument("--search-rounds", type=int,
+                        help="lbfgsb: see minimize_box (default: 3 on CuPy, no waiting on NumPy)")
+
+
+def attack_case(checkpoint, n=None):
+    """The model, the first n MNIST test images in its layout, their labels and random wrong targets
+    from seed 0 (the same targets for the first n whatever n: one draw per image, in order)."""
+    from minidnn.attacks import choose_targets
+    from minidnn.checkpoint import load_model
+    from minidnn.data import load_mnist
+    from minidnn.networks import input_layout
+    net = load_model(checkpoint)
+    x, y = load_mnist("test", flat=input_layout(net) == "flat")
+    x, y = x[:n], y[:n]
+    return net, x, y, choose_targets(net, x, y, "random", rng=0)

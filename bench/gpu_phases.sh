@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The second GPU call of 2026-11-26 (device tool, H200): bench/attack_phases.py on CuPy, N200-200-10,
+# The third GPU call of 2026-11-26 (device tool, on an H200): bench/attack_phases.py on CuPy, N200-200-10,
 # 10,000 images as one batch, float64 then float32, with the primitives. Expects MNIST in
 # data/mnist and the checkpoints in checkpoints/ (carried); writes into $OUT.
 set -u

@@ -28,14 +28,14 @@ timeout "${T_TRAIN:-70}" python train_throughput.py --backend cupy --reps 5 --js
 export OPENBLAS_NUM_THREADS=1
 timeout "${T_ATTACK_N200:-230}" python -u attack_throughput.py --checkpoint ../checkpoints/N200-200-10.npz --backend cupy \
   --c 0.5 --n 500 --n-torch 20 --batch-size 10000 \
-  --variants lbfgsb:float64$ARRAY,lbfgsb:float32$ARRAY,lbfgsb:float64:20$ARRAY,lbfgsb:float64:array \
+  --variants lbfgsb:float64$ARRAY,lbfgsb:float32$ARRAY,lbfgsb:float64:20$ARRAY$([ -z "$ARRAY" ] && echo ,lbfgsb:float64:array) \
   --json "$OUT/attack_n200_cupy.json" > "$OUT/attack_n200_cupy.txt" 2>&1
 # where the time goes, phase by phase (the device synchronised around each phase)
-timeout "${T_PHASES:-60}" python -u attack_phases.py --checkpoint ../checkpoints/N200-200-10.npz --backend cupy \
+timeout "${T_PHASES:-120}" python -u attack_phases.py --checkpoint ../checkpoints/N200-200-10.npz --backend cupy \
   --c 0.5 --n 10000 --dtype float64 --primitives > "$OUT/attack_phases_f64.txt" 2>&1
 if [ "${CONVNET:-0}" = 1 ]; then
   timeout "${T_ATTACK_CONVNET:-240}" python -u attack_throughput.py --checkpoint ../checkpoints/ConvNet.npz \
-    --backend cupy --c 0.3536 --n 40 --n-torch 0 --variants lbfgsb:float64,lbfgsb:float64:3 --batch-size 2000 \
+    --backend cupy --c 0.3536 --n 40 --n-torch 0 --variants lbfgsb:float64:20,lbfgsb:float64 --batch-size 2000 \
     --json "$OUT/attack_convnet_cupy.json" > "$OUT/attack_convnet_cupy.txt" 2>&1
 fi
 echo done >> "$OUT/device.txt"

@@ -11,24 +11,18 @@ import argparse
 import time
 from collections import defaultdict
 
-from minidnn.attacks import batched_lbfgs_attack, choose_targets, lbfgsb
-from minidnn.checkpoint import load_model
-from minidnn.data import load_mnist
-from minidnn.networks import input_layout
+from minidnn import backend
+from minidnn.attacks import batched_lbfgs_attack, lbfgsb
+
+from common import attack_arguments, attack_case
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", required=True)
-    parser.add_argument("--c", type=float, required=True)
-    parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--dtype", default="float64")
-    parser.add_argument("--search-rounds", type=int, default=None)
+    attack_arguments(parser)
     args = parser.parse_args()
-    net = load_model(args.checkpoint)
-    x, y = load_mnist("test", flat=input_layout(net) == "flat")
-    x, y = x[:args.n], y[:args.n]
-    targets = choose_targets(net, x, y, "random", rng=0)
+    backend.set_backend(args.backend)
+    net, x, y, targets = attack_case(args.checkpoint, args.n)
 
     rounds = defaultdict(lambda: [0, 0, 0.0])          # round (0-based, 3 = fourth and later): calls, rows, seconds
     search = lbfgsb._search
@@ -56,8 +50,9 @@ def main():
     finally:
         lbfgsb._search = search
     calls = sum(r[0] for r in rounds.values())
+    searching = lbfgsb.default_search_rounds(backend.xp()) if args.search_rounds is None else args.search_rounds
     evaluated = sum(r[1] for r in rounds.values())
-    print(f"{net.describe()}, {args.n} images, {args.dtype}, search_rounds {args.search_rounds}: {total:.2f} s, "
+    print(f"{net.describe()}, {args.n} images, {args.dtype}, search_rounds {searching}: {total:.2f} s, "
           f"mean iterations {result.iterations.mean():.2f}; {calls} calls of the objective, {evaluated} rows evaluated")
     for i in sorted(rounds):
         k, rows, seconds = rounds[i]

@@ -7,36 +7,25 @@ import cProfile
 import pstats
 
 from minidnn import backend
-from minidnn.attacks import batched_lbfgs_attack, choose_targets
+from minidnn.attacks import batched_lbfgs_attack, lbfgsb
 from minidnn.attacks.batched import ALGORITHMS
 from minidnn.attacks.linesearch import MoreThuente
-from minidnn.checkpoint import load_model
-from minidnn.data import load_mnist
-from minidnn.networks import input_layout
 
-from common import timer
+from common import attack_arguments, attack_case, timer
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", required=True)
-    parser.add_argument("--c", type=float, required=True)
-    parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
-    parser.add_argument("--dtype", default="float64")
+    attack_arguments(parser)
     parser.add_argument("--algorithm", default="lbfgsb", choices=sorted(ALGORITHMS))
     parser.add_argument("--batch-size", type=int, default=1000)
-    parser.add_argument("--search-rounds", type=int, help="lbfgsb: see minimize_box (default: max_linesearch)")
     parser.add_argument("--array", action="store_true", help="on CuPy, the line-search step as array operations "
                         "instead of its fused kernel (MoreThuente.fused = False)")
     parser.add_argument("--top", type=int, default=18)
     args = parser.parse_args()
     backend.set_backend(args.backend)
     MoreThuente.fused = not args.array
-    net = load_model(args.checkpoint)
-    x, y = load_mnist("test", flat=input_layout(net) == "flat")
-    x, y = x[:args.n], y[:args.n]
-    targets = choose_targets(net, x, y, "random", rng=0)
+    net, x, y, targets = attack_case(args.checkpoint, args.n)
     options = {"batch_size": args.batch_size, "dtype": args.dtype, "algorithm": args.algorithm}
     if args.search_rounds is not None:
         options["search_rounds"] = args.search_rounds
@@ -46,8 +35,9 @@ def main():
     profile.enable()
     result = batched_lbfgs_attack(net, x, y, targets, args.c, **options)
     profile.disable()
+    rounds = lbfgsb.default_search_rounds(backend.xp()) if args.search_rounds is None else args.search_rounds
     print(f"{args.n} images, {args.backend} {args.dtype} {args.algorithm} "
-          f"(search_rounds {args.search_rounds}, batch {args.batch_size}): {timer() - t0:.2f} s, "
+          f"(search_rounds {rounds}, batch {args.batch_size}): {timer() - t0:.2f} s, "
           f"mean iterations {result.iterations.mean():.1f}, error {100 * result.error_rate:.2f}%")
     pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
 

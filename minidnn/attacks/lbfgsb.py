@@ -39,6 +39,11 @@ CONVERGED, MAXITER, ABNORMAL = 0, 1, 2
 GPU_SEARCH_ROUNDS = 3                       # search_rounds' default on CuPy (minimize_box)
 
 
+def default_search_rounds(xp, max_linesearch=20):
+    """search_rounds when none is given: GPU_SEARCH_ROUNDS on CuPy, max_linesearch (no waiting) elsewhere."""
+    return min(GPU_SEARCH_ROUNDS, max_linesearch) if xp.__name__ == "cupy" else max_linesearch
+
+
 def minimize_box(fun, x0, maxiter=200, memory=10, pgtol=1e-5, ftol=1e7 * EPS, max_linesearch=20, search_rounds=None):
     """Minimise every row of x0 (n, D) in [0,1]^D; fun(x (k, D), rows (k,)) -> (f (k,), g (k, D)), finite.
 
@@ -53,15 +58,18 @@ def minimize_box(fun, x0, maxiter=200, memory=10, pgtol=1e-5, ftol=1e7 * EPS, ma
     BLAS's rounding of a product over other sets of rows). None: ``GPU_SEARCH_ROUNDS`` on CuPy,
     ``max_linesearch`` (no waiting) elsewhere. On a 2-core CPU waiting does not pay (the waiting
     rows' Cauchy and subspace steps are computed and discarded: 5–9% slower); on an H100 it made
-    10,000 attacks 1.09× faster in float64 and 1.68× in float32 (bench/RESULTS.md).
+    10,000 attacks 1.09–1.15× faster in float64 and 1.68× in float32 (one run each;
+    bench/RESULTS.md).
     """
     xp = backend.get_array_module(x0)
     n, dim = x0.shape
-    if search_rounds is None:
-        search_rounds = min(GPU_SEARCH_ROUNDS, max_linesearch) if xp.__name__ == "cupy" else max_linesearch
     for name, value in (("max_linesearch", max_linesearch), ("search_rounds", search_rounds)):
+        if value is None and name == "search_rounds":
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if search_rounds is None:
+        search_rounds = default_search_rounds(xp, max_linesearch)
     x_out = x0.copy()
     its_out = numpy.zeros(n, dtype=numpy.int64)
     status_out = numpy.full(n, MAXITER, dtype=numpy.int8)

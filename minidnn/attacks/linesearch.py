@@ -31,7 +31,7 @@ class MoreThuente:
 
     def __init__(self, f0, g0, stp, stpmax, ftol=1e-3, gtol=0.9, xtol=0.1):
         xp = backend.get_array_module(f0)
-        self.ftol, self.gtol, self.xtol = ftol, gtol, xtol
+        self.ftol, self.gtol, self.xtol = float(ftol), float(gtol), float(xtol)   # Python floats: weak in NumPy's promotion
         for names, dtype in ((self.STEPS, stp.dtype), (self.VALUES, f0.dtype), (self.SLOPES, g0.dtype),
                              (self.FLAGS, bool)):
             for name in names:
@@ -106,7 +106,6 @@ class MoreThuente:
             full = getattr(self, k)
             full[rows] = xp.where(keep, v, s[k])
         return done
-
 
     def _one_float_dtype(self, f, g):
         """Whether steps, values and slopes (state and arguments) share one dtype, float32 or float64:

@@ -1,29 +1,36 @@
 """``MoreThuente.step`` (with ``dcstep``) as one CUDA kernel, for CuPy.
 
-On a GPU the array version of a line-search step is about 230 small kernels (each ``where``,
-comparison and product is one), whatever the number of rows: with the batch's other work it
-made a CuPy attack launch-bound. Here the same arithmetic runs per row in one kernel that reads
-the row's state, computes the step and writes the state back in place.
+The array version of a line-search step is about 300 array operations (ufuncs, ``where``s,
+gathers and scatters), each a kernel launch on a GPU, whatever the number of rows. Here the
+same arithmetic runs per row in one kernel that reads the row's state, computes the step and
+writes the state back in place. On an H100 with 10,000 rows it made no measurable difference
+(the GPU's work on the batch's large arrays hid the launches; bench/RESULTS.md); it makes the
+step one launch where launches are what costs.
 
 It is the arithmetic of ``linesearch.py`` line for line, in the same order, so that it gives the
-same bits as NumPy: IEEE operations (+ − × ÷ √) round the same on both, and the kernel is
-compiled with ``--fmad=false`` (no fused multiply-adds, which round once where NumPy rounds
-twice). Only the branch that ``numpy.where`` would select is computed. ``maximum``/``minimum``
-propagate NaN as NumPy's do.
+same bits as NumPy (up to the payload of a NaN): IEEE operations (+ − × ÷ √) round the same on
+both, and the kernel is compiled with ``--fmad=false`` (no fused multiply-adds, which round once
+where NumPy rounds twice). Only the branch that ``numpy.where`` would select is computed.
+``mt_max``/``mt_min`` return what ``numpy.maximum``/``minimum`` return on x86: a NaN operand if
+there is one (the first if both are), and the second operand on ties (so ±0 come out as NumPy's).
 
 The same source compiles with a host C++ compiler (``__device__`` defined away): the tests
 check it bit for bit against the NumPy version on the CPU, without a GPU.
 """
+from .linesearch import XTRAPL, XTRAPU, MoreThuente
+
+assert MoreThuente.STPMIN == 0, "the kernel takes stpmin = 0, as L-BFGS-B does"
 
 # Device functions, templated on the float type F (float or double; T is CuPy's name for it).
-PREAMBLE = r"""
+PREAMBLE = f"#define MT_XTRAPL {XTRAPL!r}\n#define MT_XTRAPU {XTRAPU!r}\n" + r"""
 __device__ inline float mt_abs(float a) { return fabsf(a); }
 __device__ inline double mt_abs(double a) { return fabs(a); }
 __device__ inline float mt_sqrt(float a) { return sqrtf(a); }
 __device__ inline double mt_sqrt(double a) { return sqrt(a); }
-// numpy.maximum / numpy.minimum: a NaN operand is returned, the first if both are
-template <typename F> __device__ inline F mt_max(F a, F b) { return (a >= b || a != a) ? a : b; }
-template <typename F> __device__ inline F mt_min(F a, F b) { return (a <= b || a != a) ? a : b; }
+// numpy.maximum / numpy.minimum: a NaN operand (the first if both are), else the larger / smaller,
+// the second on ties
+template <typename F> __device__ inline F mt_max(F a, F b) { return (a > b || a != a) ? a : b; }
+template <typename F> __device__ inline F mt_min(F a, F b) { return (a < b || a != a) ? a : b; }
 
 // dcstep (MINPACK-2): the safeguarded cubic/quadratic step; updates (stx, fx, dx), (sty, fy, dy),
 // stp and brackt in place.
@@ -118,8 +125,8 @@ __device__ bool mt_step(F f, F g, F gtol, F xtol, F& stp, F stpmax, F& width, F&
         stmin = mt_min(stx, sty);
         stmax = mt_max(stx, sty);
     } else {
-        stmin = step + F(1.1) * (step - stx);
-        stmax = step + F(4.0) * (step - stx);
+        stmin = step + F(MT_XTRAPL) * (step - stx);
+        stmax = step + F(MT_XTRAPU) * (step - stx);
     }
     step = mt_min(mt_max(step, F(0)), stpmax);
     if (brackt && (step <= stmin || step >= stmax || stmax - stmin <= xtol * stmax)) step = stx;
@@ -152,6 +159,8 @@ def step_kernel():
 def fused_step(search, f, g, rows):
     """``search.step(f, g, rows)`` in one kernel launch (CuPy arrays, one float dtype throughout)."""
     import cupy
+    if rows.dtype.kind not in "iu":
+        raise TypeError(f"rows must be an index array, got dtype {rows.dtype}")
     done = cupy.empty(rows.shape, dtype=bool)
     step_kernel()(rows, f, g, search.gtol, search.xtol, search.stpmax, search.finit, search.ginit, search.gtest,
                   search.stp, search.width, search.width1, search.stx, search.sty, search.stmin, search.stmax,

@@ -6,6 +6,8 @@ line search with scipy's own port of MINPACK-2's dcsrch, step by step; and the p
 have shortcuts (Cauchy search in chunks, the incrementally kept WᵀZZᵀW) with their direct
 versions.
 """
+import types
+
 import numpy
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -99,6 +101,16 @@ def test_waiting_line_searches_change_no_row(seed, max_linesearch):
         minimize_box(fun, x0.copy(), search_rounds=0)
     with pytest.raises(ValueError, match="max_linesearch"):
         minimize_box(fun, x0.copy(), max_linesearch=0)
+
+
+def test_searches_wait_by_default_on_cupy_only():
+    """search_rounds=None: GPU_SEARCH_ROUNDS on CuPy (capped by max_linesearch), no waiting elsewhere."""
+    from minidnn.attacks import lbfgsb
+    cupy_like = types.SimpleNamespace(__name__="cupy")
+    assert lbfgsb.default_search_rounds(cupy_like) == lbfgsb.GPU_SEARCH_ROUNDS == 3
+    assert lbfgsb.default_search_rounds(cupy_like, max_linesearch=2) == 2
+    assert lbfgsb.default_search_rounds(numpy) == 20
+    assert lbfgsb.default_search_rounds(numpy, max_linesearch=7) == 7
 
 
 def test_a_point_already_stationary_takes_no_iteration():
