@@ -89,6 +89,7 @@ def primitives(n, dim, m2, dtype, reps=5):
     order = xp.asarray(rng.integers(0, dim, (n, 32)))
     states = xp.asarray(rng.random((n, 33, m2)), dtype=dtype)
     r = xp.arange(n)[:, None]
+    lower = xp.tril(xp.ones((33, 33), dtype=dtype))                    # cumulative sums as a product
     ops = {"add (n, D)": lambda: a + b,
            "where (n, D)": lambda: xp.where(a > 0.5, a, b),
            "row dot (n, D)": lambda: lbfgsb.rowdot(a, b),
@@ -99,6 +100,8 @@ def primitives(n, dim, m2, dtype, reps=5):
            "W u (n, D, 2m)": lambda: lbfgsb._w(W, u),
            "gather W[r, order] (n, 32, 2m)": lambda: W[r, order],
            "cumsum (n, 33, 2m) axis 1": lambda: xp.cumsum(states, axis=1),
+           "  the same as 32 slice additions": lambda: lbfgsb._accumulate_states(states.copy(), loop=True),
+           "  the same as a triangular matmul": lambda: xp.matmul(lower, states),
            "solve (n, 2m, 2m)": lambda: xp.linalg.solve(K, u[..., None]),
            "inv (n, m, m)": lambda: xp.linalg.inv(K[:, :m2 // 2, :m2 // 2]),
            "copy W (n, D, 2m)": lambda: W.copy()}

@@ -429,17 +429,19 @@ def _cauchy_chunk(rows, order, carry, t_break, d, to_bound, W, theta, M, n_break
     return resolved
 
 
-def _accumulate_states(a):
+def _accumulate_states(a, loop=None):
     """The cumulative sum over axis 1 of a (k, K+1, 2m) array, in place.
 
     On NumPy as K slice additions a[:, j] += a[:, j − 1], in cumsum's order (NumPy's cumsum along
-    a middle axis is 3–4× slower); elsewhere (CuPy) one cumsum, not K kernel launches."""
+    a middle axis is 3–4× slower); elsewhere (CuPy) one cumsum, not K kernel launches. ``loop``
+    forces one form (bench/attack_phases.py times both)."""
     xp = backend.get_array_module(a)
-    if xp is not numpy:
+    if not (xp is numpy if loop is None else loop):
         a[...] = xp.cumsum(a, axis=1)
-        return
+        return a
     for j in range(1, a.shape[1]):
         a[:, j] += a[:, j - 1]
+    return a
 
 
 # ---- step 2: subspace minimisation ----------------------------------------------------------
