@@ -9,15 +9,17 @@ OUT="${OUT:-/tmp/gpu_out}"; mkdir -p "$OUT"
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
   python -c "import cupy, numpy, torch; print('cupy', cupy.__version__, 'numpy', numpy.__version__, 'torch', torch.__version__)"
 } > "$OUT/device.txt" 2>&1
-# First the fused line-search kernel against NumPy, bit for bit: if it fails, the attacks below
-# run the array version (':array') so that the rest of the session still measures something.
-timeout 60 python -m pytest -q -p no:cacheprovider tests/attacks/test_linesearch_kernel.py > "$OUT/pytest_kernel.txt" 2>&1
+# First the CUDA kernels (line-search step, SGD update) against NumPy, bit for bit: if they fail,
+# the benchmarks below run the array versions, so that the rest of the session still measures.
+timeout 60 python -m pytest -q -p no:cacheprovider tests/attacks/test_linesearch_kernel.py tests/training/test_sgd_kernel.py \
+  > "$OUT/pytest_kernel.txt" 2>&1
 KERNEL=$?; echo "pytest exit $KERNEL" >> "$OUT/pytest_kernel.txt"
-if [ "$KERNEL" = 0 ]; then ARRAY=""; else ARRAY=":array"; fi
-timeout "${T_TESTS:-120}" python -m pytest -q -p no:cacheprovider tests -k "cupy or strict or backend" \
+if [ "$KERNEL" = 0 ]; then ARRAY=""; ARRAY_SGD=""; else ARRAY=":array"; ARRAY_SGD="--array-sgd"; fi
+timeout "${T_TESTS:-110}" python -m pytest -q -p no:cacheprovider tests -k "cupy or strict or backend" \
   > "$OUT/pytest_cupy.txt" 2>&1; echo "pytest exit $?" >> "$OUT/pytest_cupy.txt"
 cd bench
-timeout "${T_TRAIN:-70}" python train_throughput.py --backend cupy --reps 5 --json "$OUT/train_cupy.json" \
+# minidnn (fused SGD update), PyTorch and minidnn with the array update, alternating
+timeout "${T_TRAIN:-110}" python train_throughput.py --backend cupy --reps 5 $ARRAY_SGD --json "$OUT/train_cupy.json" \
   > "$OUT/train_cupy.txt" 2>&1
 # The attacks, with one BLAS thread: the reference (scipy, one image at a time, on the host) is
 # fastest so, and 100x is measured against its best (about 21-25 images/s on the H100's host, so
@@ -26,12 +28,12 @@ timeout "${T_TRAIN:-70}" python train_throughput.py --backend cupy --reps 5 --js
 # line search; ':array' runs the line-search step as array operations instead of its fused
 # kernel. The ConvNet's attacks (its reference takes 2 s an image) only with CONVNET=1.
 export OPENBLAS_NUM_THREADS=1
-timeout "${T_ATTACK_N200:-230}" python -u attack_throughput.py --checkpoint ../checkpoints/N200-200-10.npz --backend cupy \
+timeout "${T_ATTACK_N200:-190}" python -u attack_throughput.py --checkpoint ../checkpoints/N200-200-10.npz --backend cupy \
   --c 0.5 --n 500 --n-torch 20 --batch-size 10000 \
   --variants lbfgsb:float64$ARRAY,lbfgsb:float32$ARRAY,lbfgsb:float64:20$ARRAY$([ -z "$ARRAY" ] && echo ,lbfgsb:float64:array) \
   --json "$OUT/attack_n200_cupy.json" > "$OUT/attack_n200_cupy.txt" 2>&1
 # where the time goes, phase by phase (the device synchronised around each phase)
-timeout "${T_PHASES:-120}" python -u attack_phases.py --checkpoint ../checkpoints/N200-200-10.npz --backend cupy \
+timeout "${T_PHASES:-80}" python -u attack_phases.py --checkpoint ../checkpoints/N200-200-10.npz --backend cupy \
   --c 0.5 --n 10000 --dtype float64 --primitives > "$OUT/attack_phases_f64.txt" 2>&1
 if [ "${CONVNET:-0}" = 1 ]; then
   timeout "${T_ATTACK_CONVNET:-240}" python -u attack_throughput.py --checkpoint ../checkpoints/ConvNet.npz \

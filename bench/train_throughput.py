@@ -5,7 +5,9 @@
 Same batch (128), optimizer (SGD, momentum 0.9, lr 0.01) and weight decay (1e-3 on dense
 weights only) on both sides, same thread count (PyTorch is set to NumPy's BLAS threads).
 Each repetition times ``steps`` training steps on MNIST-shaped random data; minidnn and
-PyTorch alternate, and the ratio reported is the median of the paired ratios.
+PyTorch alternate, and the ratio reported is the median of the paired ratios. On CuPy a third
+runner, minidnn with the array version of the SGD update (``SGD.fused = False``), alternates with
+them, and the fused update's gain is reported the same way.
 """
 import argparse
 import json
@@ -23,7 +25,7 @@ from common import alternate, blas_threads, machine_info, median_ratio, timer, t
 BATCH = 128
 
 
-def minidnn_runner(name, steps, xp_name):
+def minidnn_runner(name, steps, xp_name, fused=True):
     with backend.use_backend(xp_name):
         xp = backend.xp()
         net = build_model(name, rng=0)
@@ -32,6 +34,7 @@ def minidnn_runner(name, steps, xp_name):
         x = xp.asarray(rng.uniform(size=(steps, BATCH) + net.input_shape).astype(numpy.float32))
         y = xp.asarray(rng.integers(0, 10, size=(steps, BATCH)))
     opt = SGD(net.named_params(), lr=0.01, momentum=0.9, weight_decay=1e-3)
+    opt.fused = fused                     # on CuPy: one kernel per parameter's update, or the array version
     loss = SoftmaxCrossEntropy()
 
     def run():
@@ -74,6 +77,7 @@ def main():
     parser.add_argument("--models", default="N100-100-10,N200-200-10,AE400-10,ConvNet")
     parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
     parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--array-sgd", action="store_true", help="CuPy: only the array version of the SGD update")
     args = parser.parse_args()
     info = machine_info()
     try:
@@ -90,8 +94,10 @@ def main():
         steps = 40 if name != "ConvNet" else 8
         if args.backend == "cupy":
             steps *= 5
-        net, ours = minidnn_runner(name, steps, args.backend)
+        net, ours = minidnn_runner(name, steps, args.backend, fused=not args.array_sgd)
         runners = [("minidnn", ours)]
+        if args.backend == "cupy" and not args.array_sgd:
+            runners.append(("array SGD", minidnn_runner(name, steps, args.backend, fused=False)[1]))
         if torch is not None:
             runners.append(("torch", torch_runner(net, steps, device)))
         for _, fn in runners:      # warm-up (allocations, BLAS threads, CUDA kernels)
@@ -102,9 +108,14 @@ def main():
         if "torch" in times:
             row["torch_ex_per_s"] = ex / statistics.median(times["torch"])
             row["ratio"] = median_ratio(times["torch"], times["minidnn"])   # > 1: minidnn faster
+        if "array SGD" in times:
+            row["array_sgd_ex_per_s"] = ex / statistics.median(times["array SGD"])
+            row["fused_sgd_gain"] = median_ratio(times["array SGD"], times["minidnn"])
         rows.append(row)
         print(f"{name:<13}{args.backend:>8}{row['minidnn_ex_per_s']:>14.0f}"
-              f"{row.get('torch_ex_per_s', float('nan')):>12.0f}{row.get('ratio', float('nan')):>8.2f}")
+              f"{row.get('torch_ex_per_s', float('nan')):>12.0f}{row.get('ratio', float('nan')):>8.2f}"
+              + (f"   array SGD {row['array_sgd_ex_per_s']:.0f} ex/s, fused {row['fused_sgd_gain']:.2f}x"
+                 if "array SGD" in times else ""))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": info, "rows": rows}, f, indent=1)

@@ -25,6 +25,12 @@ def _decay_for(name, p, weight_decay):
     return float(weight_decay) if p.decay else 0.0
 
 
+def _fusable(p):
+    """A parameter the CUDA update kernels take: CuPy arrays, one float dtype for data and gradient."""
+    xp = backend.get_array_module(p.data)
+    return xp.__name__ == "cupy" and p.grad is not None and p.grad.dtype == p.data.dtype and p.data.dtype.kind == "f"
+
+
 class Optimizer:
     """Holds named parameters and per-parameter state; ``step()`` applies the gradients."""
 
@@ -76,13 +82,27 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """v ← μ v − η g;  θ ← θ + v   (Nesterov: θ ← θ + μ v − η g).  μ = 0: plain SGD."""
+    """v ← μ v − η g;  θ ← θ + v   (Nesterov: θ ← θ + μ v − η g).  μ = 0: plain SGD.
+
+    On CuPy, with momentum, each parameter's update (decay included) is one CUDA kernel
+    (``kernels.py``, the same arithmetic); ``fused = False`` runs the array version."""
+
+    fused = True
 
     def __init__(self, params, lr=0.1, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(params, lr, weight_decay)
         if nesterov and momentum <= 0:
             raise ValueError("Nesterov momentum needs momentum > 0")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
+
+    def step(self):
+        if not (self.fused and self.momentum and all(_fusable(p) for p in self.params.values())):
+            return super().step()
+        from .kernels import sgd_momentum_kernel
+        self.steps += 1
+        for name, p in self.params.items():
+            sgd_momentum_kernel()(p.grad, _decay_for(name, p, self.weight_decay), self.lr, self.momentum,
+                                  self.nesterov, self.slot(name, "velocity", p.data), p.data)
 
     def update(self, name, p, g):
         lr = p.data.dtype.type(self.lr)

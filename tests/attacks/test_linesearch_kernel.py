@@ -9,8 +9,6 @@ asserts that every path of the step was taken.
 """
 import collections
 import ctypes
-import shutil
-import subprocess
 
 import numpy
 import pytest
@@ -19,15 +17,14 @@ from minidnn import backend
 from minidnn.attacks import linesearch, linesearch_kernel
 from minidnn.attacks.linesearch import MoreThuente
 
+from support.host_kernels import bits, compile_host
+
 N = 3000
 STATE = ("stp", "width", "width1", "stx", "sty", "stmin", "stmax", "fx", "fy", "gx", "gy", "brackt", "stage1")
 READ_ONLY = ("stpmax", "finit", "ginit", "gtest")
 
 # The kernel's operation in a host loop: the same names (r, f, g, done, the state arrays) as in CuPy.
 HOST = r"""
-#include <cmath>
-#include <cstdint>
-#define __device__
 %(preamble)s
 template <typename T>
 static void run(int64_t k, const int64_t* rows, const T* fs, const T* gs, double gtol, double xtol,
@@ -55,16 +52,9 @@ extern "C" float min_float32(float a, float b) { return mt_min(a, b); }
 """
 
 
-def compile_host(tmp_path, preamble=linesearch_kernel.PREAMBLE):
-    """The kernel source as a host shared library (no contraction of a·b + c, as --fmad=false)."""
-    compiler = shutil.which("g++") or shutil.which("clang++")
-    if compiler is None:
-        pytest.skip("no host C++ compiler (g++ or clang++) to compile the kernel's source")
-    source, library = tmp_path / "kernel.cpp", tmp_path / "kernel.so"
-    source.write_text(HOST % {"preamble": preamble, "operation": linesearch_kernel.OPERATION})
-    subprocess.run([compiler, "-O2", "-ffp-contract=off", "-shared", "-fPIC", "-o", str(library), str(source)],
-                   check=True, capture_output=True)
-    return ctypes.CDLL(str(library))
+def compile_line_search(tmp_path, preamble=linesearch_kernel.PREAMBLE):
+    """The kernel source, with the host loop above, as a shared library."""
+    return compile_host(tmp_path, HOST % {"preamble": preamble, "operation": linesearch_kernel.OPERATION})
 
 
 def host_stepper(library):
@@ -97,11 +87,6 @@ def quartics(dtype, rng):
                 (a_ + 2 * b_ * t + 3 * c_ * t ** 2 + 4 * e_ * t ** 3).astype(dtype))
     f0, g0 = phi(numpy.zeros(N), numpy.arange(N))
     return phi, f0, g0, stp.astype(dtype), stpmax.astype(dtype)
-
-
-def bits(a):
-    """An array's bytes as unsigned integers (NaNs and signed zeros compared exactly)."""
-    return a.view(numpy.uint8 if a.dtype == bool else numpy.dtype(f"u{a.dtype.itemsize}"))
 
 
 def count_paths(probe, before, after, f, g, done):
@@ -162,7 +147,7 @@ def dcstep_cases(monkeypatch):
 
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
 def test_host_compiled_kernel_gives_numpys_bits(tmp_path, dtype, dcstep_cases):
-    step = host_stepper(compile_host(tmp_path))
+    step = host_stepper(compile_line_search(tmp_path))
     probe = collections.Counter()
     for ftol in (1e-3, 0.3):
         assert run_searches(step, dtype, ftol=ftol, probe=probe) >= 5
@@ -174,7 +159,7 @@ def test_host_compiled_kernel_gives_numpys_bits(tmp_path, dtype, dcstep_cases):
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
 def test_host_compiled_max_min_are_numpys(tmp_path, dtype):
     """NaN operands and ties (±0) come out as numpy.maximum / numpy.minimum give them here."""
-    library = compile_host(tmp_path)
+    library = compile_line_search(tmp_path)
     c_type = ctypes.c_double if dtype == numpy.float64 else ctypes.c_float
     special = numpy.array([-0.0, 0.0, 1.0, -1.0, numpy.inf, -numpy.inf, numpy.nan, -numpy.nan], dtype=dtype)
     for name, ufunc in (("max", numpy.maximum), ("min", numpy.minimum)):
@@ -192,7 +177,7 @@ def test_a_reordered_sum_is_caught(tmp_path):
     wrong = linesearch_kernel.PREAMBLE.replace("(stp - stx) + dx + dp;", "(stp - stx) + (dx + dp);")
     assert wrong != linesearch_kernel.PREAMBLE
     with pytest.raises(AssertionError):
-        run_searches(host_stepper(compile_host(tmp_path, wrong)), numpy.float64)
+        run_searches(host_stepper(compile_line_search(tmp_path, wrong)), numpy.float64)
 
 
 def test_a_kernel_without_the_psi_shift_is_caught(tmp_path):
@@ -200,7 +185,7 @@ def test_a_kernel_without_the_psi_shift_is_caught(tmp_path):
     wrong = linesearch_kernel.PREAMBLE.replace("const F shift = modified ? gtest : F(0);", "const F shift = F(0);")
     assert wrong != linesearch_kernel.PREAMBLE
     with pytest.raises(AssertionError):
-        run_searches(host_stepper(compile_host(tmp_path, wrong)), numpy.float64, ftol=0.3)
+        run_searches(host_stepper(compile_line_search(tmp_path, wrong)), numpy.float64, ftol=0.3)
 
 
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
