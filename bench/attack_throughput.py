@@ -6,7 +6,7 @@ PyTorch computing the gradients (what a user would write instead) when torch is 
 
 Every batched variant (--variants ALGORITHM:DTYPE[:SEARCH_ROUNDS][:array],...) is timed and
 checked against the same reference results. ``array``: on CuPy, the line-search step as array
-operations instead of its fused kernel (``MoreThuente.fused = False``), for comparison.
+operations instead of its CUDA kernel (``backend.use_fused_kernels(False)``), for comparison.
 
 Agreement is reported at the given c (the protocol's) and at a c where the success rate
 is between 30% and 70% (found by a scan on 200 images), where disagreement would show.
@@ -19,7 +19,6 @@ import numpy
 
 from minidnn import backend
 from minidnn.attacks import batched_lbfgs_attack, choose_targets, lbfgsb_attack
-from minidnn.attacks.linesearch import MoreThuente
 from minidnn.attacks.objective import network_copy
 from minidnn.checkpoint import load_model
 from minidnn.data import load_mnist
@@ -129,11 +128,11 @@ def main():
     ref = lbfgsb_attack(net, xa, ya, ta, args.c)
     out["reference_ex_per_s"] = n / (timer() - t0)
     algorithm, dtype, options, fused = parse_variant(variants[0])      # the scan uses the first variant
-    MoreThuente.fused = fused
+    backend.set_fused_kernels(fused)
     c_mid, rate = mid_c(x[:200], y[:200], targets[:200], args.c,
                         lambda xs, ys, ts, c: batched_lbfgs_attack(net, xs, ys, ts, c, dtype=dtype, algorithm=algorithm,
                                                                    **options))
-    MoreThuente.fused = True
+    backend.set_fused_kernels(True)
     ref_mid = lbfgsb_attack(net, xa, ya, ta, c_mid)
     out["c_mid"] = c_mid
     print(f"{net.describe()}, {n} images: reference {out['reference_ex_per_s']:.1f} ex/s; protocol c = "
@@ -143,7 +142,7 @@ def main():
     for name in variants:
         try:
             algorithm, dtype, options, fused = parse_variant(name)
-            MoreThuente.fused = fused
+            backend.set_fused_kernels(fused)
             attack = lambda xs, ys, ts, c: batched_lbfgs_attack(net, xs, ys, ts, c, dtype=dtype, algorithm=algorithm,
                                                                batch_size=args.batch_size, workers=args.workers,
                                                                **options)
@@ -170,7 +169,7 @@ def main():
             print(f"  {name}: FAILED ({type(exc).__name__}: {exc})", flush=True)
             out["variants"][name] = {"failed": f"{type(exc).__name__}: {exc}"}
         finally:
-            MoreThuente.fused = True
+            backend.set_fused_kernels(True)
     try:
         import torch
         k = args.n_torch

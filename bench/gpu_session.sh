@@ -9,23 +9,24 @@ OUT="${OUT:-/tmp/gpu_out}"; mkdir -p "$OUT"
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
   python -c "import cupy, numpy, torch; print('cupy', cupy.__version__, 'numpy', numpy.__version__, 'torch', torch.__version__)"
 } > "$OUT/device.txt" 2>&1
-# First the CUDA kernels (line-search step, SGD update) against NumPy, bit for bit: if they fail,
+# First the CUDA kernels (line-search step, SGD update, im2col/col2im) against NumPy, bit for bit: if they fail,
 # the benchmarks below run the array versions, so that the rest of the session still measures.
 timeout 60 python -m pytest -q -p no:cacheprovider tests/attacks/test_linesearch_kernel.py tests/training/test_sgd_kernel.py \
+  tests/layers/test_im2col_kernels.py \
   > "$OUT/pytest_kernel.txt" 2>&1
 KERNEL=$?; echo "pytest exit $KERNEL" >> "$OUT/pytest_kernel.txt"
 if [ "$KERNEL" = 0 ]; then ARRAY=""; ARRAY_SGD=""; else ARRAY=":array"; ARRAY_SGD="--array-sgd"; fi
 timeout "${T_TESTS:-110}" python -m pytest -q -p no:cacheprovider tests -k "cupy or strict or backend" \
   > "$OUT/pytest_cupy.txt" 2>&1; echo "pytest exit $?" >> "$OUT/pytest_cupy.txt"
 cd bench
-# minidnn (fused SGD update), PyTorch and minidnn with the array update, alternating
+# minidnn (CUDA kernels on: SGD's update, im2col, col2im), PyTorch, and minidnn's array code, alternating
 timeout "${T_TRAIN:-110}" python train_throughput.py --backend cupy --reps 5 $ARRAY_SGD --json "$OUT/train_cupy.json" \
   > "$OUT/train_cupy.txt" 2>&1
 # The attacks, with one BLAS thread: the reference (scipy, one image at a time, on the host) is
 # fastest so, and 100x is measured against its best (about 21-25 images/s on the H100's host, so
 # 500 images for the agreement: 2 x 500 reference attacks fit the time limit). On CuPy
 # search_rounds defaults to 3 (lbfgsb:DTYPE); lbfgsb:float64:20 is the batch waiting for every
-# line search; ':array' runs the line-search step as array operations instead of its fused
+# line search; ':array' runs the line-search step as array operations instead of its CUDA
 # kernel. The ConvNet's attacks (its reference takes 2 s an image) only with CONVNET=1.
 export OPENBLAS_NUM_THREADS=1
 timeout "${T_ATTACK_N200:-190}" python -u attack_throughput.py --checkpoint ../checkpoints/N200-200-10.npz --backend cupy \

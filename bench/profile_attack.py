@@ -9,7 +9,6 @@ import pstats
 from minidnn import backend
 from minidnn.attacks import batched_lbfgs_attack, lbfgsb
 from minidnn.attacks.batched import ALGORITHMS
-from minidnn.attacks.linesearch import MoreThuente
 
 from common import attack_arguments, attack_case, timer
 
@@ -20,11 +19,11 @@ def main():
     parser.add_argument("--algorithm", default="lbfgsb", choices=sorted(ALGORITHMS))
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--array", action="store_true", help="on CuPy, the line-search step as array operations "
-                        "instead of its fused kernel (MoreThuente.fused = False)")
+                        "instead of its CUDA kernel (backend.use_fused_kernels(False))")
     parser.add_argument("--top", type=int, default=18)
     args = parser.parse_args()
     backend.set_backend(args.backend)
-    MoreThuente.fused = not args.array
+    backend.set_fused_kernels(not args.array)
     net, x, y, targets = attack_case(args.checkpoint, args.n)
     options = {"batch_size": args.batch_size, "dtype": args.dtype, "algorithm": args.algorithm}
     if args.search_rounds is not None:

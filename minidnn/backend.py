@@ -10,6 +10,10 @@ when it creates arrays from nothing.
 
 The default float type is float32; ``use_dtype("float64")`` (or ``set_dtype``)
 switches it, which the gradient checks do.
+
+On CuPy a few hot spots run as single CUDA kernels that give the array code's bits (SGD's
+update, im2col/col2im, the attack's line-search step); ``use_fused_kernels(False)`` (or
+``MINIDNN_FUSED_KERNELS=0``) runs the array code instead, to compare.
 """
 import contextlib
 import os
@@ -19,7 +23,7 @@ import numpy
 __all__ = [
     "BackendError", "get_array_module", "xp", "backend_name", "set_backend",
     "use_backend", "float_dtype", "set_dtype", "use_dtype", "to_numpy",
-    "register_array_module", "as_array",
+    "register_array_module", "as_array", "fused_kernels", "set_fused_kernels", "use_fused_kernels",
 ]
 
 
@@ -30,7 +34,7 @@ class BackendError(RuntimeError):
 # (array type, module) pairs consulted by get_array_module, besides NumPy.
 # CuPy registers itself when it is first chosen; tests register a strict stand-in.
 _registered = []
-_state = {"name": None, "module": None, "dtype": numpy.dtype(numpy.float32)}
+_state = {"name": None, "module": None, "dtype": numpy.dtype(numpy.float32), "fused": None}
 
 
 def register_array_module(array_type, module, name):
@@ -108,6 +112,28 @@ def get_array_module(*arrays):
             if isinstance(a, array_type):
                 return module
     return numpy
+
+
+def fused_kernels(module=None):
+    """Whether the CUDA kernels are on (and, given an array module, whether it is CuPy's, where they run)."""
+    if _state["fused"] is None:
+        _state["fused"] = os.environ.get("MINIDNN_FUSED_KERNELS", "1").strip() != "0"
+    return _state["fused"] and (module is None or module.__name__ == "cupy")
+
+
+def set_fused_kernels(on):
+    _state["fused"] = bool(on)
+
+
+@contextlib.contextmanager
+def use_fused_kernels(on):
+    """``with use_fused_kernels(False):`` runs the array code where a CUDA kernel would run."""
+    old = fused_kernels()
+    set_fused_kernels(on)
+    try:
+        yield
+    finally:
+        _state["fused"] = old
 
 
 def float_dtype():

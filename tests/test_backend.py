@@ -45,6 +45,18 @@ def test_the_environment_chooses_the_backend():
     assert "BackendError: unknown backend 'tensorflow'" in result.stderr
 
 
+def test_the_cuda_kernels_switch():
+    """On by default, off with MINIDNN_FUSED_KERNELS=0 or inside use_fused_kernels(False); they run on CuPy only."""
+    code = "from minidnn import backend; import numpy; print(backend.fused_kernels(), backend.fused_kernels(numpy))"
+    assert run_python(code).stdout.split() == ["True", "False"]
+    assert run_python(code, MINIDNN_FUSED_KERNELS="0").stdout.split() == ["False", "False"]
+    cupy_like = type(sys)("cupy")
+    assert backend.fused_kernels(cupy_like)
+    with backend.use_fused_kernels(False):
+        assert not backend.fused_kernels(cupy_like)
+    assert backend.fused_kernels(cupy_like)
+
+
 def test_unknown_backend_names_the_choices():
     with pytest.raises(minidnn.BackendError, match=r"unknown backend 'jax'; choose one of \['numpy', 'cupy'"):
         minidnn.set_backend("jax")

@@ -27,7 +27,6 @@ class MoreThuente:
     SLOPES = ("ginit", "gtest", "gx", "gy")                                                  # in φ′'s
     FLAGS = ("brackt", "stage1")
     FIELDS = STEPS + VALUES + SLOPES + FLAGS
-    fused = True        # on CuPy, ``step`` runs as one CUDA kernel (linesearch_kernel.py); False: arrays
 
     def __init__(self, f0, g0, stp, stpmax, ftol=1e-3, gtol=0.9, xtol=0.1):
         xp = backend.get_array_module(f0)
@@ -64,7 +63,7 @@ class MoreThuente:
         Rows not accepted get their next trial step in ``self.stp``.
         """
         xp = backend.get_array_module(f)
-        if self.fused and xp.__name__ == "cupy" and self._one_float_dtype(f, g):
+        if backend.fused_kernels(xp) and self._one_float_dtype(f, g):      # one CUDA kernel (linesearch_kernel.py)
             from .linesearch_kernel import fused_step
             return fused_step(self, f, g, rows)
         s = {k: getattr(self, k)[rows] for k in self.FIELDS}

@@ -9,7 +9,7 @@ so that col.reshape(C·KH·KW, N·OH·OW) is the right-hand factor of the convol
 matrix product with no transposing copy. im2col loops over the KH·KW kernel offsets only
 (each a strided slice of every pixel of every example at once); col2im is its adjoint, a
 scatter-add over the same slices, so overlapping windows (stride < kernel) add up as the
-chain rule requires.
+chain rule requires. On CuPy each is one CUDA kernel with the same results (``im2col_kernels.py``).
 """
 from .. import backend
 
@@ -32,6 +32,9 @@ def im2col(x, kh, kw, sh, sw, ph, pw, pad_value=0.0):
     xp = backend.get_array_module(x)
     n, c, h, w = x.shape
     oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
+    if backend.fused_kernels(xp) and x.dtype.kind == "f":       # CuPy: one gather kernel, the same values
+        from . import im2col_kernels
+        return im2col_kernels.im2col(x, kh, kw, sh, sw, ph, pw, oh, ow, pad_value)
     x = x.transpose(1, 0, 2, 3)                                   # (C, N, H, W), a view
     if ph or pw:
         x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), mode="constant", constant_values=pad_value)
@@ -46,6 +49,9 @@ def col2im(col, h, w, sh, sw, ph, pw):
     """Adjoint of im2col: col (C, KH, KW, N, OH, OW) -> x (N, C, H, W), overlaps summed."""
     xp = backend.get_array_module(col)
     c, kh, kw, n, oh, ow = col.shape
+    if backend.fused_kernels(xp) and col.dtype.kind == "f":     # CuPy: one gather-sum kernel, the same sums
+        from . import im2col_kernels
+        return im2col_kernels.col2im(col, h, w, sh, sw, ph, pw)
     x = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=col.dtype)
     for i in range(kh):
         for j in range(kw):

@@ -28,7 +28,7 @@ def _decay_for(name, p, weight_decay):
 def _fusable(p):
     """A parameter the CUDA update kernels take: CuPy arrays, one float dtype for data and gradient."""
     xp = backend.get_array_module(p.data)
-    return xp.__name__ == "cupy" and p.grad is not None and p.grad.dtype == p.data.dtype and p.data.dtype.kind == "f"
+    return backend.fused_kernels(xp) and p.grad is not None and p.grad.dtype == p.data.dtype and p.data.dtype.kind == "f"
 
 
 class Optimizer:
@@ -85,9 +85,7 @@ class SGD(Optimizer):
     """v ← μ v − η g;  θ ← θ + v   (Nesterov: θ ← θ + μ v − η g).  μ = 0: plain SGD.
 
     On CuPy, with momentum, each parameter's update (decay included) is one CUDA kernel
-    (``kernels.py``, the same arithmetic); ``fused = False`` runs the array version."""
-
-    fused = True
+    (``kernels.py``, the same arithmetic; ``backend.use_fused_kernels(False)``: the array version)."""
 
     def __init__(self, params, lr=0.1, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(params, lr, weight_decay)
@@ -96,7 +94,7 @@ class SGD(Optimizer):
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
 
     def step(self):
-        if not (self.fused and self.momentum and all(_fusable(p) for p in self.params.values())):
+        if not (self.momentum and all(_fusable(p) for p in self.params.values())):
             return super().step()
         from .kernels import sgd_momentum_kernel
         self.steps += 1

@@ -1,0 +1,83 @@
+"""im2col and col2im as one CUDA kernel each, for CuPy.
+
+The array versions (``im2col.py``) are a pad plus one strided copy per kernel offset (25 for a
+5×5 kernel), and a zero fill plus one strided scatter-add per offset; at a training batch of 128
+each is a small kernel launch. Here im2col is one gather (every column entry reads its pixel, or
+the pad value) and col2im one gather-sum (every pixel adds the column entries that read it, in
+the array version's order of kernel offsets, so the sums round the same). Same results, bit for
+bit: the tests compile this source for the host and compare it with the array versions.
+"""
+
+# Index arithmetic on int64; F is the float type, X/C anything indexable (a CuPy CArray, a pointer).
+PREAMBLE = r"""
+// col[c, ki, kj, n, oh, ow] = x_pad[n, c, ki + sh*oh, kj + sw*ow]: x (N, C, H, W) C-ordered, pad outside
+template <typename F, typename X>
+__device__ F im2col_entry(const X& x, long long idx, long long C, long long N, long long H, long long W,
+                          long long KH, long long KW, long long SH, long long SW, long long PH, long long PW,
+                          long long OH, long long OW, F pad) {
+    const long long ow = idx % OW; idx /= OW;
+    const long long oh = idx % OH; idx /= OH;
+    const long long n = idx % N; idx /= N;
+    const long long kj = idx % KW; idx /= KW;
+    const long long ki = idx % KH;
+    const long long c = idx / KH;
+    const long long h = ki + SH * oh - PH, w = kj + SW * ow - PW;
+    return (h >= 0 && h < H && w >= 0 && w < W) ? F(x[((n * C + c) * H + h) * W + w]) : pad;
+}
+
+// x[n, c, h, w] = sum over the kernel offsets (ki, kj), in that order, of the column entries that
+// read pixel (h, w): col (C, KH, KW, N, OH, OW) C-ordered
+template <typename F, typename Col>
+__device__ F col2im_entry(const Col& col, long long idx, long long C, long long N, long long H, long long W,
+                          long long KH, long long KW, long long SH, long long SW, long long PH, long long PW,
+                          long long OH, long long OW) {
+    const long long w = idx % W; idx /= W;
+    const long long h = idx % H; idx /= H;
+    const long long c = idx % C;
+    const long long n = idx / C;
+    F sum = F(0);
+    for (long long ki = 0; ki < KH; ++ki) {
+        const long long dh = h + PH - ki;
+        if (dh < 0 || dh % SH != 0 || dh / SH >= OH) continue;
+        for (long long kj = 0; kj < KW; ++kj) {
+            const long long dw = w + PW - kj;
+            if (dw < 0 || dw % SW != 0 || dw / SW >= OW) continue;
+            sum = sum + F(col[((((c * KH + ki) * KW + kj) * N + n) * OH + dh / SH) * OW + dw / SW]);
+        }
+    }
+    return sum;
+}
+"""
+SIZES = "int64 C, int64 N, int64 H, int64 W, int64 KH, int64 KW, int64 SH, int64 SW, int64 PH, int64 PW, int64 OH, int64 OW"
+ARGS = "C, N, H, W, KH, KW, SH, SW, PH, PW, OH, OW"
+IM2COL = ("raw T x, " + SIZES + ", float64 pad", "T col", f"col = im2col_entry<T>(x, i, {ARGS}, T(pad));")
+COL2IM = ("raw T col, " + SIZES, "T x", f"x = col2im_entry<T>(col, i, {ARGS});")
+
+_kernels = {}
+
+
+def _kernel(name, params):
+    if name not in _kernels:
+        import cupy
+        in_params, out_params, operation = params
+        _kernels[name] = cupy.ElementwiseKernel(in_params, out_params, operation, name=name, preamble=PREAMBLE)
+    return _kernels[name]
+
+
+def im2col(x, kh, kw, sh, sw, ph, pw, oh, ow, pad_value):
+    """x (N, C, H, W) -> col (C, KH, KW, N, OH, OW), as ``im2col.im2col``."""
+    import cupy
+    n, c, h, w = x.shape
+    col = cupy.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
+    _kernel("im2col", IM2COL)(cupy.ascontiguousarray(x).ravel(), c, n, h, w, kh, kw, sh, sw, ph, pw, oh, ow,
+                              float(pad_value), col)
+    return col
+
+
+def col2im(col, h, w, sh, sw, ph, pw):
+    """col (C, KH, KW, N, OH, OW) -> x (N, C, H, W), overlaps summed, as ``im2col.col2im``."""
+    import cupy
+    c, kh, kw, n, oh, ow = col.shape
+    x = cupy.empty((n, c, h, w), dtype=col.dtype)
+    _kernel("col2im", COL2IM)(cupy.ascontiguousarray(col).ravel(), c, n, h, w, kh, kw, sh, sw, ph, pw, oh, ow, x)
+    return x
