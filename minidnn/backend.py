@@ -35,6 +35,7 @@ class BackendError(RuntimeError):
 # CuPy registers itself when it is first chosen; tests register a strict stand-in.
 _registered = []
 _state = {"name": None, "module": None, "dtype": numpy.dtype(numpy.float32), "fused": None}
+_kernels = {}                                   # name -> cupy.ElementwiseKernel (elementwise_kernel)
 
 
 def register_array_module(array_type, module, name):
@@ -134,6 +135,16 @@ def use_fused_kernels(on):
         yield
     finally:
         _state["fused"] = old
+
+
+def elementwise_kernel(name, in_params, out_params, operation, preamble="", options=()):
+    """A ``cupy.ElementwiseKernel``, made on first use and kept by name (CuPy imported here, not before;
+    CuPy compiles it at the first call and caches the binary on disk)."""
+    if name not in _kernels:
+        import cupy
+        _kernels[name] = cupy.ElementwiseKernel(in_params, out_params, operation, name=name, preamble=preamble,
+                                                options=tuple(options))
+    return _kernels[name]
 
 
 def float_dtype():

@@ -48,6 +48,18 @@ def pinned_blas_threads():
         yield
 
 
+@pytest.fixture
+def cupy_backend():
+    """CuPy as this test's backend (the test is skipped where CuPy is missing or finds no GPU); returns
+    the module. NumPy comes back after the test (numpy_float32_backend)."""
+    cupy = pytest.importorskip("cupy")
+    try:
+        backend.set_backend("cupy")
+    except backend.BackendError as exc:
+        pytest.skip(f"CuPy is installed but unusable here: {exc}")
+    return cupy
+
+
 @pytest.fixture(autouse=True)
 def numpy_float32_backend():
     """Every test starts on NumPy in float32, whatever $MINIDNN_BACKEND says, and leaves no trace."""

@@ -17,6 +17,7 @@ there is one (the first if both are), and the second operand on ties (so ±0 com
 The same source compiles with a host C++ compiler (``__device__`` defined away): the tests
 check it bit for bit against the NumPy version on the CPU, without a GPU.
 """
+from .. import backend
 from .linesearch import XTRAPL, XTRAPU, MoreThuente
 
 assert MoreThuente.STPMIN == 0, "the kernel takes stpmin = 0, as L-BFGS-B does"
@@ -144,16 +145,8 @@ OPERATION = ("done = mt_step<T>(f, g, T(gtol), T(xtol), stp[r], stpmax[r], width
              "brackt[r], stage1[r]);")
 OPTIONS = ("--fmad=false",)
 
-_kernel = []
-
-
 def step_kernel():
-    """The compiled-on-first-use ``cupy.ElementwiseKernel`` (CuPy imported here, not before)."""
-    if not _kernel:
-        import cupy
-        _kernel.append(cupy.ElementwiseKernel(IN_PARAMS, OUT_PARAMS, OPERATION, name="more_thuente_step",
-                                              preamble=PREAMBLE, options=OPTIONS))
-    return _kernel[0]
+    return backend.elementwise_kernel("more_thuente_step", IN_PARAMS, OUT_PARAMS, OPERATION, PREAMBLE, OPTIONS)
 
 
 def fused_step(search, f, g, rows):

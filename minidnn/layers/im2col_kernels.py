@@ -8,6 +8,8 @@ the array version's order of kernel offsets, so the sums round the same). Same r
 bit: the tests compile this source for the host and compare it with the array versions.
 """
 
+from .. import backend
+
 # Index arithmetic on int64; F is the float type, X/C anything indexable (a CuPy CArray, a pointer).
 PREAMBLE = r"""
 // col[c, ki, kj, n, oh, ow] = x_pad[n, c, ki + sh*oh, kj + sw*ow]: x (N, C, H, W) C-ordered, pad outside
@@ -53,15 +55,8 @@ ARGS = "C, N, H, W, KH, KW, SH, SW, PH, PW, OH, OW"
 IM2COL = ("raw T x, " + SIZES + ", float64 pad", "T col", f"col = im2col_entry<T>(x, i, {ARGS}, T(pad));")
 COL2IM = ("raw T col, " + SIZES, "T x", f"x = col2im_entry<T>(col, i, {ARGS});")
 
-_kernels = {}
-
-
 def _kernel(name, params):
-    if name not in _kernels:
-        import cupy
-        in_params, out_params, operation = params
-        _kernels[name] = cupy.ElementwiseKernel(in_params, out_params, operation, name=name, preamble=PREAMBLE)
-    return _kernels[name]
+    return backend.elementwise_kernel(name, *params, PREAMBLE)
 
 
 def im2col(x, kh, kw, sh, sw, ph, pw, oh, ow, pad_value):

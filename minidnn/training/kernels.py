@@ -8,6 +8,8 @@ so that it gives NumPy's bits (the tests compile the same source for the host an
 Not yet timed on a GPU: ``bench/gpu_session.sh`` measures it (bench/RESULTS.md).
 """
 
+from .. import backend
+
 # Per element: g the loss gradient, w the weight (read before the update), v the velocity.
 PREAMBLE = r"""
 // g' = g + lambda w  (only for a decayed parameter, as SGD.gradient);  v <- mu v - eta g';
@@ -25,13 +27,5 @@ OUT_PARAMS = "T v, T w"
 OPERATION = "sgd_momentum<T>(g, lam != 0.0, T(lam), T(lr), T(mu), nesterov, v, w);"   # λ ≠ 0 as a double
 OPTIONS = ("--fmad=false",)
 
-_kernel = []
-
-
 def sgd_momentum_kernel():
-    """The compiled-on-first-use ``cupy.ElementwiseKernel`` (CuPy imported here, not before)."""
-    if not _kernel:
-        import cupy
-        _kernel.append(cupy.ElementwiseKernel(IN_PARAMS, OUT_PARAMS, OPERATION, name="sgd_momentum",
-                                              preamble=PREAMBLE, options=OPTIONS))
-    return _kernel[0]
+    return backend.elementwise_kernel("sgd_momentum", IN_PARAMS, OUT_PARAMS, OPERATION, PREAMBLE, OPTIONS)

@@ -189,12 +189,8 @@ def test_a_kernel_without_the_psi_shift_is_caught(tmp_path):
 
 
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
-def test_cupy_kernel_gives_numpys_bits(dtype, monkeypatch):
-    cupy = pytest.importorskip("cupy")
-    try:
-        backend.set_backend("cupy")                  # the conftest puts NumPy back after each test
-    except backend.BackendError as exc:
-        pytest.skip(f"CuPy is installed but unusable here: {exc}")
+def test_cupy_kernel_gives_numpys_bits(dtype, monkeypatch, cupy_backend):
+    cupy = cupy_backend
     launches = []
     fused_step = linesearch_kernel.fused_step
     monkeypatch.setattr(linesearch_kernel, "fused_step", lambda *args: launches.append(1) or fused_step(*args))

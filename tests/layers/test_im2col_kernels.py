@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minidnn import backend
 from minidnn.layers import im2col_kernels
 from minidnn.layers.im2col import col2im, im2col, output_size
 
@@ -108,12 +107,8 @@ def test_a_col2im_summing_in_another_order_is_caught(tmp_path):
 
 
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
-def test_cupy_kernels_give_the_arrays_bits(dtype, monkeypatch):
-    cupy = pytest.importorskip("cupy")
-    try:
-        backend.set_backend("cupy")                  # the conftest puts NumPy back after each test
-    except backend.BackendError as exc:
-        pytest.skip(f"CuPy is installed but unusable here: {exc}")
+def test_cupy_kernels_give_the_arrays_bits(dtype, monkeypatch, cupy_backend):
+    cupy = cupy_backend
     launches = []
     for name in ("im2col", "col2im"):
         function = getattr(im2col_kernels, name)

@@ -8,7 +8,6 @@ import ctypes
 import numpy
 import pytest
 
-from minidnn import backend
 from minidnn.layers import Parameter
 from minidnn.training import SGD, kernels
 
@@ -86,12 +85,8 @@ def test_a_reordered_update_is_caught(tmp_path):
 
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
 @pytest.mark.parametrize("weight_decay, nesterov", SETTINGS)
-def test_cupy_kernel_gives_numpys_bits(dtype, weight_decay, nesterov, monkeypatch):
-    cupy = pytest.importorskip("cupy")
-    try:
-        backend.set_backend("cupy")                  # the conftest puts NumPy back after each test
-    except backend.BackendError as exc:
-        pytest.skip(f"CuPy is installed but unusable here: {exc}")
+def test_cupy_kernel_gives_numpys_bits(dtype, weight_decay, nesterov, monkeypatch, cupy_backend):
+    cupy = cupy_backend
     launches = []
     kernel = kernels.sgd_momentum_kernel()
     monkeypatch.setattr(kernels, "sgd_momentum_kernel", lambda: launches.append(1) or kernel)
