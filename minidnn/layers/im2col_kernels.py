@@ -10,11 +10,12 @@ bit: the tests compile this source for the host and compare it with the array ve
 
 from .. import backend
 
-# Index arithmetic on int64; F is the float type, X/C anything indexable (a CuPy CArray, a pointer).
+# Index arithmetic on int64; F is the float type; X and Col anything indexable, passed by value
+# (a CuPy CArray, a pointer).
 PREAMBLE = r"""
 // col[c, ki, kj, n, oh, ow] = x_pad[n, c, ki + sh*oh, kj + sw*ow]: x (N, C, H, W) C-ordered, pad outside
 template <typename F, typename X>
-__device__ F im2col_entry(const X& x, long long idx, long long C, long long N, long long H, long long W,
+__device__ F im2col_entry(X x, long long idx, long long C, long long N, long long H, long long W,
                           long long KH, long long KW, long long SH, long long SW, long long PH, long long PW,
                           long long OH, long long OW, F pad) {
     const long long ow = idx % OW; idx /= OW;
@@ -30,7 +31,7 @@ __device__ F im2col_entry(const X& x, long long idx, long long C, long long N, l
 // x[n, c, h, w] = sum over the kernel offsets (ki, kj), in that order, of the column entries that
 // read pixel (h, w): col (C, KH, KW, N, OH, OW) C-ordered
 template <typename F, typename Col>
-__device__ F col2im_entry(const Col& col, long long idx, long long C, long long N, long long H, long long W,
+__device__ F col2im_entry(Col col, long long idx, long long C, long long N, long long H, long long W,
                           long long KH, long long KW, long long SH, long long SW, long long PH, long long PW,
                           long long OH, long long OW) {
     const long long w = idx % W; idx /= W;
