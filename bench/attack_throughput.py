@@ -127,12 +127,13 @@ def main():
     t0 = timer()
     ref = lbfgsb_attack(net, xa, ya, ta, args.c)
     out["reference_ex_per_s"] = n / (timer() - t0)
+    kernels = backend.fused_kernels()                                   # as the environment set it
     algorithm, dtype, options, fused = parse_variant(variants[0])      # the scan uses the first variant
-    backend.set_fused_kernels(fused)
+    backend.set_fused_kernels(kernels and fused)
     c_mid, rate = mid_c(x[:200], y[:200], targets[:200], args.c,
                         lambda xs, ys, ts, c: batched_lbfgs_attack(net, xs, ys, ts, c, dtype=dtype, algorithm=algorithm,
                                                                    **options))
-    backend.set_fused_kernels(True)
+    backend.set_fused_kernels(kernels)
     ref_mid = lbfgsb_attack(net, xa, ya, ta, c_mid)
     out["c_mid"] = c_mid
     print(f"{net.describe()}, {n} images: reference {out['reference_ex_per_s']:.1f} ex/s; protocol c = "
@@ -142,7 +143,7 @@ def main():
     for name in variants:
         try:
             algorithm, dtype, options, fused = parse_variant(name)
-            backend.set_fused_kernels(fused)
+            backend.set_fused_kernels(kernels and fused)
             attack = lambda xs, ys, ts, c: batched_lbfgs_attack(net, xs, ys, ts, c, dtype=dtype, algorithm=algorithm,
                                                                batch_size=args.batch_size, workers=args.workers,
                                                                **options)
@@ -169,7 +170,7 @@ def main():
             print(f"  {name}: FAILED ({type(exc).__name__}: {exc})", flush=True)
             out["variants"][name] = {"failed": f"{type(exc).__name__}: {exc}"}
         finally:
-            backend.set_fused_kernels(True)
+            backend.set_fused_kernels(kernels)
     try:
         import torch
         k = args.n_torch

@@ -15,12 +15,12 @@ timeout 60 python -m pytest -q -p no:cacheprovider tests/attacks/test_linesearch
   tests/layers/test_im2col_kernels.py \
   > "$OUT/pytest_kernel.txt" 2>&1
 KERNEL=$?; echo "pytest exit $KERNEL" >> "$OUT/pytest_kernel.txt"
-if [ "$KERNEL" = 0 ]; then ARRAY=""; ARRAY_SGD=""; else ARRAY=":array"; ARRAY_SGD="--array-sgd"; fi
-timeout "${T_TESTS:-110}" python -m pytest -q -p no:cacheprovider tests -k "cupy or strict or backend" \
+if [ "$KERNEL" = 0 ]; then ARRAY=""; ARRAY_CODE=""; else ARRAY=":array"; ARRAY_CODE="--array-code"; fi
+timeout "${T_TESTS:-120}" python -m pytest -q -p no:cacheprovider tests -k "cupy or strict or backend" \
   > "$OUT/pytest_cupy.txt" 2>&1; echo "pytest exit $?" >> "$OUT/pytest_cupy.txt"
 cd bench
 # minidnn (CUDA kernels on: SGD's update, im2col, col2im), PyTorch, and minidnn's array code, alternating
-timeout "${T_TRAIN:-110}" python train_throughput.py --backend cupy --reps 5 $ARRAY_SGD --json "$OUT/train_cupy.json" \
+timeout "${T_TRAIN:-110}" python -u train_throughput.py --backend cupy --reps 5 $ARRAY_CODE --json "$OUT/train_cupy.json" \
   > "$OUT/train_cupy.txt" 2>&1
 # The attacks, with one BLAS thread: the reference (scipy, one image at a time, on the host) is
 # fastest so, and 100x is measured against its best (about 21-25 images/s on the H100's host, so

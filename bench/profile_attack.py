@@ -23,7 +23,7 @@ def main():
     parser.add_argument("--top", type=int, default=18)
     args = parser.parse_args()
     backend.set_backend(args.backend)
-    backend.set_fused_kernels(not args.array)
+    backend.set_fused_kernels(backend.fused_kernels() and not args.array)
     net, x, y, targets = attack_case(args.checkpoint, args.n)
     options = {"batch_size": args.batch_size, "dtype": args.dtype, "algorithm": args.algorithm}
     if args.search_rounds is not None:

@@ -39,7 +39,7 @@ def minidnn_runner(name, steps, xp_name, fused=True):
     def run():
         sync = getattr(xp, "cuda", None)
         t0 = timer()
-        with backend.use_fused_kernels(fused):      # on CuPy: the CUDA kernels, or the array code
+        with backend.use_fused_kernels(fused):      # on CuPy: the CUDA kernels (unless the environment says no), or the array code
             for i in range(steps):
                 opt.zero_grad()
                 net.loss_and_backward(x[i], y[i], loss, train=True)
@@ -77,7 +77,7 @@ def main():
     parser.add_argument("--models", default="N100-100-10,N200-200-10,AE400-10,ConvNet")
     parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
     parser.add_argument("--json", help="also write the rows to this file")
-    parser.add_argument("--array-sgd", action="store_true", help="CuPy: only minidnn's array code, not its CUDA kernels")
+    parser.add_argument("--array-code", action="store_true", help="CuPy: only minidnn's array code, not its CUDA kernels")
     args = parser.parse_args()
     info = machine_info()
     try:
@@ -94,9 +94,10 @@ def main():
         steps = 40 if name != "ConvNet" else 8
         if args.backend == "cupy":
             steps *= 5
-        net, ours = minidnn_runner(name, steps, args.backend, fused=not args.array_sgd)
+        kernels = backend.fused_kernels() and not args.array_code
+        net, ours = minidnn_runner(name, steps, args.backend, fused=kernels)
         runners = [("minidnn", ours)]
-        if args.backend == "cupy" and not args.array_sgd:
+        if args.backend == "cupy" and kernels:
             runners.append(("array code", minidnn_runner(name, steps, args.backend, fused=False)[1]))
         if torch is not None:
             runners.append(("torch", torch_runner(net, steps, device)))
@@ -115,7 +116,7 @@ def main():
         print(f"{name:<13}{args.backend:>8}{row['minidnn_ex_per_s']:>14.0f}"
               f"{row.get('torch_ex_per_s', float('nan')):>12.0f}{row.get('ratio', float('nan')):>8.2f}"
               + (f"   array code {row['array_code_ex_per_s']:.0f} ex/s, kernels {row['kernels_gain']:.2f}x"
-                 if "array code" in times else ""))
+                 if "array code" in times else ""), flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": info, "rows": rows}, f, indent=1)

@@ -11,9 +11,10 @@ when it creates arrays from nothing.
 The default float type is float32; ``use_dtype("float64")`` (or ``set_dtype``)
 switches it, which the gradient checks do.
 
-On CuPy a few hot spots run as single CUDA kernels that give the array code's bits (SGD's
-update, im2col/col2im, the attack's line-search step); ``use_fused_kernels(False)`` (or
-``MINIDNN_FUSED_KERNELS=0``) runs the array code instead, to compare.
+On CuPy a few hot spots run as single CUDA kernels written to give the array code's bits (SGD's
+update, im2col/col2im, the attack's line-search step; the tests check their C++ on the host,
+and on the GPU where there is one); ``use_fused_kernels(False)`` (or ``MINIDNN_FUSED_KERNELS=0``)
+runs the array code instead, to compare.
 """
 import contextlib
 import os
@@ -35,7 +36,7 @@ class BackendError(RuntimeError):
 # CuPy registers itself when it is first chosen; tests register a strict stand-in.
 _registered = []
 _state = {"name": None, "module": None, "dtype": numpy.dtype(numpy.float32), "fused": None}
-_kernels = {}                                   # name -> cupy.ElementwiseKernel (elementwise_kernel)
+_kernels = {}                                   # (name, source...) -> cupy.ElementwiseKernel (elementwise_kernel)
 
 
 def register_array_module(array_type, module, name):
@@ -138,13 +139,14 @@ def use_fused_kernels(on):
 
 
 def elementwise_kernel(name, in_params, out_params, operation, preamble="", options=()):
-    """A ``cupy.ElementwiseKernel``, made on first use and kept by name (CuPy imported here, not before;
-    CuPy compiles it at the first call and caches the binary on disk)."""
-    if name not in _kernels:
+    """A ``cupy.ElementwiseKernel``, made on first use and kept (CuPy imported here, not before; CuPy
+    compiles it at the first call and caches the binary on disk)."""
+    key = (name, in_params, out_params, operation, preamble, tuple(options))
+    if key not in _kernels:
         import cupy
-        _kernels[name] = cupy.ElementwiseKernel(in_params, out_params, operation, name=name, preamble=preamble,
-                                                options=tuple(options))
-    return _kernels[name]
+        _kernels[key] = cupy.ElementwiseKernel(in_params, out_params, operation, name=name, preamble=preamble,
+                                               options=tuple(options))
+    return _kernels[key]
 
 
 def float_dtype():

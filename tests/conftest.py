@@ -62,6 +62,7 @@ def cupy_backend():
 
 @pytest.fixture(autouse=True)
 def numpy_float32_backend():
-    """Every test starts on NumPy in float32, whatever $MINIDNN_BACKEND says, and leaves no trace."""
-    with backend.use_backend("numpy"), backend.use_dtype("float32"):
+    """Every test starts on NumPy in float32 with the CUDA kernels on, whatever $MINIDNN_BACKEND and
+    $MINIDNN_FUSED_KERNELS say, and leaves no trace."""
+    with backend.use_backend("numpy"), backend.use_dtype("float32"), backend.use_fused_kernels(True):
         yield

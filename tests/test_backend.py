@@ -48,7 +48,8 @@ def test_the_environment_chooses_the_backend():
 def test_the_cuda_kernels_switch():
     """On by default, off with MINIDNN_FUSED_KERNELS=0 or inside use_fused_kernels(False); they run on CuPy only."""
     code = "from minidnn import backend; import numpy; print(backend.fused_kernels(), backend.fused_kernels(numpy))"
-    assert run_python(code).stdout.split() == ["True", "False"]
+    unset = "import os; os.environ.pop('MINIDNN_FUSED_KERNELS', None); "
+    assert run_python(unset + code).stdout.split() == ["True", "False"]
     assert run_python(code, MINIDNN_FUSED_KERNELS="0").stdout.split() == ["False", "False"]
     cupy_like = type(sys)("cupy")
     assert backend.fused_kernels(cupy_like)

@@ -32,7 +32,7 @@ def im2col(x, kh, kw, sh, sw, ph, pw, pad_value=0.0):
     xp = backend.get_array_module(x)
     n, c, h, w = x.shape
     oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
-    if backend.fused_kernels(xp) and x.dtype.kind == "f":       # CuPy: one gather kernel, the same values
+    if backend.fused_kernels(xp) and x.dtype.char in "fd":      # CuPy: one gather kernel, the same values
         from . import im2col_kernels
         return im2col_kernels.im2col(x, kh, kw, sh, sw, ph, pw, oh, ow, pad_value)
     x = x.transpose(1, 0, 2, 3)                                   # (C, N, H, W), a view
@@ -49,7 +49,7 @@ def col2im(col, h, w, sh, sw, ph, pw):
     """Adjoint of im2col: col (C, KH, KW, N, OH, OW) -> x (N, C, H, W), overlaps summed."""
     xp = backend.get_array_module(col)
     c, kh, kw, n, oh, ow = col.shape
-    if backend.fused_kernels(xp) and col.dtype.kind == "f":     # CuPy: one gather-sum kernel, the same sums
+    if backend.fused_kernels(xp) and col.dtype.char in "fd":    # CuPy: one gather-sum kernel, the same sums
         from . import im2col_kernels
         return im2col_kernels.col2im(col, h, w, sh, sw, ph, pw)
     x = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), dtype=col.dtype)

@@ -9,6 +9,7 @@ bit: the tests compile this source for the host and compare it with the array ve
 """
 
 from .. import backend
+from .im2col import output_size
 
 # Index arithmetic on int64; F is the float type; X and Col anything indexable, passed by value
 # (a CuPy CArray, a pointer).
@@ -74,6 +75,9 @@ def col2im(col, h, w, sh, sw, ph, pw):
     """col (C, KH, KW, N, OH, OW) -> x (N, C, H, W), overlaps summed, as ``im2col.col2im``."""
     import cupy
     c, kh, kw, n, oh, ow = col.shape
+    if (output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)) != (oh, ow):
+        raise ValueError(f"col2im: columns {col.shape} do not fit a {h}×{w} image with stride {(sh, sw)}, "
+                         f"padding {(ph, pw)}")
     x = cupy.empty((n, c, h, w), dtype=col.dtype)
     _kernel("col2im", COL2IM)(cupy.ascontiguousarray(col).ravel(), c, n, h, w, kh, kw, sh, sw, ph, pw, oh, ow, x)
     return x

@@ -1,11 +1,11 @@
 """SGD with momentum as one CUDA kernel per parameter, for CuPy.
 
 On a GPU a training step at batch 128 is launch-bound: the array version of the update
-(``SGD.gradient`` and ``SGD.update``) is five or six element-wise kernels per parameter (λW,
-g + λW, v·μ, η·g, v − η·g, θ + v), about half of an MLP step's launches. Here the same
+(``Optimizer.gradient`` and ``SGD.update``) is four element-wise kernels per parameter (v·μ,
+η·g, v − η·g, θ + v), six with weight decay (λW, g + λW), more with Nesterov. Here the same
 arithmetic, in the same order, runs in one kernel per parameter, compiled with ``--fmad=false``
-so that it gives NumPy's bits (the tests compile the same source for the host and check it).
-Not yet timed on a GPU: ``bench/gpu_session.sh`` measures it (bench/RESULTS.md).
+so that it gives NumPy's bits in float32 and float64 (the tests compile the same source for the
+host and check it). Not yet timed on a GPU: ``bench/gpu_session.sh`` measures it.
 """
 
 from .. import backend

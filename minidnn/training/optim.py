@@ -26,9 +26,11 @@ def _decay_for(name, p, weight_decay):
 
 
 def _fusable(p):
-    """A parameter the CUDA update kernels take: CuPy arrays, one float dtype for data and gradient."""
+    """A parameter the CUDA update kernel takes: CuPy arrays, data and gradient both float32 or both float64
+    (float16 arithmetic in CUDA C++ goes through float, which would not round as NumPy does)."""
     xp = backend.get_array_module(p.data)
-    return backend.fused_kernels(xp) and p.grad is not None and p.grad.dtype == p.data.dtype and p.data.dtype.kind == "f"
+    return (backend.fused_kernels(xp) and p.grad is not None and p.grad.dtype == p.data.dtype
+            and p.data.dtype.char in "fd")
 
 
 class Optimizer:

@@ -120,6 +120,9 @@ def test_cupy_kernels_give_the_arrays_bits(dtype, monkeypatch, cupy_backend):
         col = im2col(cupy.asarray(x), *kernel, *stride, *padding, pad_value=-7.0)
         expected = im2col(x, *kernel, *stride, *padding, pad_value=-7.0)
         assert (bits(cupy.asnumpy(col)) == bits(expected)).all()
+        view = cupy.asarray(numpy.ascontiguousarray(x.transpose(1, 0, 2, 3))).transpose(1, 0, 2, 3)
+        assert not view.flags.c_contiguous                 # a layer's input is often a view like this
+        assert (bits(cupy.asnumpy(im2col(view, *kernel, *stride, *padding, pad_value=-7.0))) == bits(expected)).all()
         g = rng.standard_normal(expected.shape).astype(dtype)
         back = col2im(cupy.asarray(g), shape[2], shape[3], *stride, *padding)
         assert (bits(cupy.asnumpy(back)) == bits(numpy.ascontiguousarray(col2im(g, shape[2], shape[3], *stride,

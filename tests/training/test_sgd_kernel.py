@@ -8,10 +8,12 @@ import ctypes
 import numpy
 import pytest
 
+from minidnn import backend
 from minidnn.layers import Parameter
 from minidnn.training import SGD, kernels
 
 from support.host_kernels import bits, compile_host, pointer
+from support.strict_xp import strict
 
 HOST = r"""
 %(preamble)s
@@ -73,6 +75,19 @@ def host_step(library, optimizer_settings):
 @pytest.mark.parametrize("weight_decay, nesterov", SETTINGS)
 def test_host_compiled_update_gives_numpys_bits(tmp_path, dtype, weight_decay, nesterov):
     run_both(host_step(compile_sgd(tmp_path), (0.05, 0.9, nesterov)), dtype, weight_decay, nesterov)
+
+
+def test_the_kernel_is_not_used_off_cupy(monkeypatch):
+    """On NumPy and on the strict stand-in, SGD takes the array path (the kernel would fail here)."""
+    def no_kernel():
+        raise AssertionError("the CUDA kernel was asked for off CuPy")
+    monkeypatch.setattr(kernels, "sgd_momentum_kernel", no_kernel)
+    for module in (numpy, strict):
+        p = Parameter(module.asarray(numpy.ones((3, 2))), decay=True)
+        optimizer = SGD({"w": p}, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3)
+        p.accumulate(module.asarray(numpy.full((3, 2), 0.5)))
+        optimizer.step()
+        numpy.testing.assert_allclose(backend.to_numpy(p.data), 1 - 0.1 * (0.9 + 1) * (0.5 + 1e-3), rtol=1e-12)
 
 
 def test_a_reordered_update_is_caught(tmp_path):
