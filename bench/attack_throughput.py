@@ -128,12 +128,12 @@ def main():
     ref = lbfgsb_attack(net, xa, ya, ta, args.c)
     out["reference_ex_per_s"] = n / (timer() - t0)
     kernels = backend.fused_kernels()                                   # as the environment set it
+    out["cuda_kernels"] = kernels and args.backend == "cupy"            # variants without ':array' use them
     algorithm, dtype, options, fused = parse_variant(variants[0])      # the scan uses the first variant
-    backend.set_fused_kernels(kernels and fused)
-    c_mid, rate = mid_c(x[:200], y[:200], targets[:200], args.c,
-                        lambda xs, ys, ts, c: batched_lbfgs_attack(net, xs, ys, ts, c, dtype=dtype, algorithm=algorithm,
-                                                                   **options))
-    backend.set_fused_kernels(kernels)
+    with backend.use_fused_kernels(kernels and fused):
+        c_mid, rate = mid_c(x[:200], y[:200], targets[:200], args.c,
+                            lambda xs, ys, ts, c: batched_lbfgs_attack(net, xs, ys, ts, c, dtype=dtype,
+                                                                       algorithm=algorithm, **options))
     ref_mid = lbfgsb_attack(net, xa, ya, ta, c_mid)
     out["c_mid"] = c_mid
     print(f"{net.describe()}, {n} images: reference {out['reference_ex_per_s']:.1f} ex/s; protocol c = "

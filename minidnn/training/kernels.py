@@ -5,7 +5,7 @@ On a GPU a training step at batch 128 is launch-bound: the array version of the 
 η·g, v − η·g, θ + v), six with weight decay (λW, g + λW), more with Nesterov. Here the same
 arithmetic, in the same order, runs in one kernel per parameter, compiled with ``--fmad=false``
 so that it gives NumPy's bits in float32 and float64 (the tests compile the same source for the
-host and check it). Not yet timed on a GPU: ``bench/gpu_session.sh`` measures it.
+host and check it). Not yet run on a GPU: ``bench/gpu_session.sh`` tests and times it there.
 """
 
 from .. import backend

@@ -55,14 +55,11 @@ def test_strict_stand_in_gives_numpys_result(case, on_numpy, name, strict):
     assert result.meta.get("backend", "strict") == "strict"
 
 
+@pytest.mark.parametrize("kernels", [True, False], ids=["kernels", "array code"])
 @pytest.mark.parametrize("name", list(RUNS))
-def test_cupy_gives_the_same_verdicts(case, on_numpy, name):
-    pytest.importorskip("cupy")
-    try:
-        backend.set_backend("cupy")                  # the conftest puts NumPy back after each test
-    except backend.BackendError as exc:
-        pytest.skip(f"CuPy is installed but unusable here: {exc}")
-    result = RUNS[name](*case)
+def test_cupy_gives_the_same_verdicts(case, on_numpy, name, kernels, cupy_backend):
+    with backend.use_fused_kernels(kernels):         # the line-search step's CUDA kernel, or its array code
+        result = RUNS[name](*case)
     expected = on_numpy[name]
     assert isinstance(result.adversarial, numpy.ndarray)
     assert result.adversarial.min() >= 0 and result.adversarial.max() <= 1

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from minidnn import backend
 from minidnn.layers import im2col_kernels
 from minidnn.layers.im2col import col2im, im2col, output_size
 
@@ -106,25 +107,33 @@ def test_a_col2im_summing_in_another_order_is_caught(tmp_path):
     numpy.testing.assert_allclose(ours, col2im(col, 9, 9, 1, 1, 2, 2), rtol=1e-12)   # only the rounding
 
 
+@pytest.mark.parametrize("kernels", [True, False], ids=["kernels", "array code"])
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
-def test_cupy_kernels_give_the_arrays_bits(dtype, monkeypatch, cupy_backend):
+def test_cupy_gives_the_arrays_bits(dtype, kernels, monkeypatch, cupy_backend):
+    """The CUDA kernels, and CuPy's array code (copies and additions in the same order)."""
     cupy = cupy_backend
     launches = []
     for name in ("im2col", "col2im"):
         function = getattr(im2col_kernels, name)
         monkeypatch.setattr(im2col_kernels, name, lambda *a, f=function, name=name: launches.append(name) or f(*a))
     rng = numpy.random.default_rng(1)
-    for kernel, stride, padding, shape in [((5, 5), (1, 1), (0, 0), (4, 3, 12, 12)),
-                                           ((3, 2), (2, 1), (1, 2), (2, 2, 7, 9)), ((2, 2), (3, 3), (1, 0), (3, 1, 8, 8))]:
-        x = rng.standard_normal(shape).astype(dtype)
-        col = im2col(cupy.asarray(x), *kernel, *stride, *padding, pad_value=-7.0)
-        expected = im2col(x, *kernel, *stride, *padding, pad_value=-7.0)
-        assert (bits(cupy.asnumpy(col)) == bits(expected)).all()
-        view = cupy.asarray(numpy.ascontiguousarray(x.transpose(1, 0, 2, 3))).transpose(1, 0, 2, 3)
-        assert not view.flags.c_contiguous                 # a layer's input is often a view like this
-        assert (bits(cupy.asnumpy(im2col(view, *kernel, *stride, *padding, pad_value=-7.0))) == bits(expected)).all()
-        g = rng.standard_normal(expected.shape).astype(dtype)
-        back = col2im(cupy.asarray(g), shape[2], shape[3], *stride, *padding)
-        assert (bits(cupy.asnumpy(back)) == bits(numpy.ascontiguousarray(col2im(g, shape[2], shape[3], *stride,
-                                                                                 *padding)))).all()
-    assert sorted(set(launches)) == ["col2im", "im2col"]      # the kernels ran, not the array code
+    with backend.use_fused_kernels(kernels):
+        for kernel, stride, padding, shape in [((5, 5), (1, 1), (0, 0), (4, 3, 12, 12)),
+                                               ((3, 2), (2, 1), (1, 2), (2, 2, 7, 9)),
+                                               ((2, 2), (3, 3), (1, 0), (3, 1, 8, 8))]:
+            x = rng.standard_normal(shape).astype(dtype)
+            expected = im2col(x, *kernel, *stride, *padding, pad_value=-7.0)
+            col = im2col(cupy.asarray(x), *kernel, *stride, *padding, pad_value=-7.0)
+            assert (bits(cupy.asnumpy(col)) == bits(expected)).all()
+            view = cupy.asarray(numpy.ascontiguousarray(x.transpose(1, 0, 2, 3))).transpose(1, 0, 2, 3)
+            assert not view.flags.c_contiguous                 # a layer's input is often a view like this
+            assert (bits(cupy.asnumpy(im2col(view, *kernel, *stride, *padding, pad_value=-7.0)))
+                    == bits(expected)).all()
+            g = rng.standard_normal(expected.shape).astype(dtype)
+            back = col2im(cupy.asarray(g), shape[2], shape[3], *stride, *padding)
+            want = numpy.ascontiguousarray(col2im(g, shape[2], shape[3], *stride, *padding))
+            assert (bits(cupy.asnumpy(back)) == bits(want)).all()
+        if kernels:
+            with pytest.raises(ValueError, match="do not fit"):       # columns of another geometry
+                col2im(cupy.asarray(g), shape[2] + 3, shape[3], *stride, *padding)
+    assert sorted(set(launches)) == (["col2im", "im2col"] if kernels else [])    # which code ran

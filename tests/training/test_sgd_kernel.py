@@ -98,9 +98,11 @@ def test_a_reordered_update_is_caught(tmp_path):
         run_both(host_step(compile_sgd(tmp_path, wrong), (0.05, 0.9, True)), numpy.float64, 1e-3, True)
 
 
+@pytest.mark.parametrize("kernels", [True, False], ids=["kernel", "array code"])
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
 @pytest.mark.parametrize("weight_decay, nesterov", SETTINGS)
-def test_cupy_kernel_gives_numpys_bits(dtype, weight_decay, nesterov, monkeypatch, cupy_backend):
+def test_cupy_gives_numpys_bits(dtype, weight_decay, nesterov, kernels, monkeypatch, cupy_backend):
+    """The CUDA kernel, and CuPy's array code (element-wise operations round as NumPy's do)."""
     cupy = cupy_backend
     launches = []
     kernel = kernels.sgd_momentum_kernel()
@@ -114,5 +116,6 @@ def test_cupy_kernel_gives_numpys_bits(dtype, weight_decay, nesterov, monkeypatc
         p.accumulate(cupy.asarray(g))
         optimizer.step()
         v[...], w[...] = cupy.asnumpy(optimizer.state[("w", "velocity")]), cupy.asnumpy(p.data)
-    run_both(on_gpu, dtype, weight_decay, nesterov)
-    assert launches                                  # the kernel ran, not the array version
+    with backend.use_fused_kernels(kernels):
+        run_both(on_gpu, dtype, weight_decay, nesterov)
+    assert bool(launches) == kernels                 # the kernel ran, or the array code did
