@@ -20,11 +20,9 @@ import numpy
 from minidnn import backend
 from minidnn.attacks import batched_lbfgs_attack, choose_targets, lbfgsb_attack
 from minidnn.attacks.objective import network_copy
-from minidnn.checkpoint import load_model
-from minidnn.data import load_mnist
 from minidnn.networks import input_layout
 
-from common import machine_info, timer, torch_twin
+from common import attack_case, machine_info, timer, torch_twin
 
 
 def torch_reference(net, x, labels, targets, c, maxiter=200):
@@ -108,9 +106,7 @@ def main():
     args = parser.parse_args()
     backend.set_backend(args.backend)
     variants = args.variants.split(",")
-    net = load_model(args.checkpoint)
-    x, y = load_mnist("test", flat=input_layout(net) == "flat")
-    targets = choose_targets(net, x, y, "random", rng=0)
+    net, x, y, targets = attack_case(args.checkpoint)           # the whole test split
     info = machine_info()
     print(json.dumps(info))
     first_algorithm, first_dtype = parse_variant(variants[0])[:2]

@@ -37,7 +37,7 @@ DEFAULT_ALGORITHM = "lbfgsb"
 
 
 def batched_lbfgs_attack(net, x, labels, targets, c, maxiter=200, memory=10, batch_size=1000,
-                         pgtol=1e-5, ftol=2.220446049250313e-09, max_linesearch=20, dtype="float64",
+                         pgtol=lbfgsb.PGTOL, ftol=lbfgsb.FTOL, max_linesearch=lbfgsb.MAX_LINESEARCH, dtype="float64",
                          algorithm=DEFAULT_ALGORITHM, workers=1, search_rounds=None, progress=False):
     """Attack all of x: (N, ...) in [0,1] on the current backend; labels/targets: (N,).
 

@@ -34,17 +34,24 @@ from .. import backend
 from .linesearch import MoreThuente
 
 EPS = numpy.finfo(numpy.float64).eps
+PGTOL, FTOL, MAX_LINESEARCH = 1e-5, 1e7 * EPS, 20   # scipy's defaults (pgtol, factr·ε, maxls), every minimiser's
 BIG = 1e10                                  # L-BFGS-B's cap on the line search's longest step
 CONVERGED, MAXITER, ABNORMAL = 0, 1, 2
 GPU_SEARCH_ROUNDS = 3                       # search_rounds' default on CuPy (minimize_box)
 
 
-def default_search_rounds(xp, max_linesearch=20):
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def default_search_rounds(xp, max_linesearch=MAX_LINESEARCH):
     """search_rounds when none is given: GPU_SEARCH_ROUNDS on CuPy, max_linesearch (no waiting) elsewhere."""
     return min(GPU_SEARCH_ROUNDS, max_linesearch) if xp.__name__ == "cupy" else max_linesearch
 
 
-def minimize_box(fun, x0, maxiter=200, memory=10, pgtol=1e-5, ftol=1e7 * EPS, max_linesearch=20, search_rounds=None):
+def minimize_box(fun, x0, maxiter=200, memory=10, pgtol=PGTOL, ftol=FTOL, max_linesearch=MAX_LINESEARCH,
+                 search_rounds=None):
     """Minimise every row of x0 (n, D) in [0,1]^D; fun(x (k, D), rows (k,)) -> (f (k,), g (k, D)), finite.
 
     ``rows`` index the problems (rows of x0) being evaluated. Returns (x (n, D) on the backend,
@@ -63,13 +70,9 @@ def minimize_box(fun, x0, maxiter=200, memory=10, pgtol=1e-5, ftol=1e7 * EPS, ma
     """
     xp = backend.get_array_module(x0)
     n, dim = x0.shape
-    for name, value in (("max_linesearch", max_linesearch), ("search_rounds", search_rounds)):
-        if value is None and name == "search_rounds":
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if search_rounds is None:
-        search_rounds = default_search_rounds(xp, max_linesearch)
+    _check_positive_int("max_linesearch", max_linesearch)
+    search_rounds = default_search_rounds(xp, max_linesearch) if search_rounds is None else search_rounds
+    _check_positive_int("search_rounds", search_rounds)
     x_out = x0.copy()
     its_out = numpy.zeros(n, dtype=numpy.int64)
     status_out = numpy.full(n, MAXITER, dtype=numpy.int8)

@@ -10,6 +10,7 @@ import numpy
 
 from .. import backend
 from .batched import DEFAULT_ALGORITHM, _minimise
+from .lbfgsb import FTOL, MAX_LINESEARCH, PGTOL
 from .objective import AttackObjective, network_copy, prepare_inputs
 from .result import AttackResult
 
@@ -44,7 +45,7 @@ def minimal_attack(net, x, labels, targets, c_init=1.0, steps=12, factor=10.0, m
 
     for _ in range(steps):
         objective = AttackObjective(work, module.asarray(c, dtype=dtype), x0, aim, untargeted=untargeted)
-        adv, it, _ = _minimise(objective, x0, maxiter, memory, 1e-5, 2.220446049250313e-09, 20, keep_best,
+        adv, it, _ = _minimise(objective, x0, maxiter, memory, PGTOL, FTOL, MAX_LINESEARCH, keep_best,
                                algorithm=algorithm)
         its += it
         pred = backend.to_numpy(work.predict(adv))

@@ -26,14 +26,13 @@ distortion) but not where success is near 50% (1.1 points), see bench/RESULTS.md
 import numpy
 
 from .. import backend
-from .lbfgsb import projected_gradient_norm, rowdot as dot
+from .lbfgsb import FTOL, MAX_LINESEARCH, PGTOL, projected_gradient_norm, rowdot as dot
 
 ARMIJO = 1e-4
 CONVERGED, NOT_CONVERGED = 0, 1
 
 
-def minimize_projected(evaluate, x0, maxiter=200, memory=10, pgtol=1e-5, ftol=2.220446049250313e-09,
-                       max_linesearch=20):
+def minimize_projected(evaluate, x0, maxiter=200, memory=10, pgtol=PGTOL, ftol=FTOL, max_linesearch=MAX_LINESEARCH):
     """Minimise every row of x0 (n, D) in [0,1]^D; evaluate(x (k, D), rows (k,)) -> (f (k,), g (k, D)).
 
     Returns (x (n, D) on the backend, iterations (n,), status (n,): CONVERGED or NOT_CONVERGED).
