@@ -30,26 +30,38 @@ def _check_labels(logits, labels):
         raise ValueError(f"labels must have shape ({logits.shape[0]},), got {tuple(labels.shape)}")
 
 
+def softmax_cross_entropy_rows(logits, labels, grad_scale=None):
+    """Per row n of z = logits (N, K) with label t_n:  nll_n = −log softmax(z_n)[t_n]  and
+    G_n = (softmax(z_n) − onehot(t_n))·grad_scale = ∂(grad_scale·nll_n)/∂z_n (grad_scale None: 1).
+    Returns (nll (N,), G (N, K)). On CuPy one CUDA kernel (``loss_kernels.py``), equal to rounding."""
+    xp = backend.get_array_module(logits)
+    if backend.fused_kernels(xp) and logits.dtype.char in "fd":
+        from . import loss_kernels
+        return loss_kernels.softmax_cross_entropy(logits, labels, grad_scale)
+    logp = log_softmax(logits)
+    rows = xp.arange(logits.shape[0])
+    nll = -logp[rows, labels]
+    grad = xp.exp(logp)                                 # softmax(z), then − onehot(t)
+    grad[rows, labels] -= 1
+    return nll, grad if grad_scale is None else grad * grad.dtype.type(grad_scale)
+
+
 class SoftmaxCrossEntropy(Loss):
     """L = −Σ_n log softmax(z_n)[t_n]  (/N for the mean);  ∂L/∂z = (softmax(z) − onehot(t)) (/N).
 
-    z: (N, K) logits, t: (N,) integer labels.
+    z: (N, K) logits, t: (N,) integer labels. Forward computes the gradient too (on CuPy both
+    come from one kernel); backward returns it.
     """
     fuses_with = "Softmax"
 
     def forward(self, logits, labels):
         _check_labels(logits, labels)
-        xp = backend.get_array_module(logits)
-        n = logits.shape[0]
-        logp = log_softmax(logits)
-        self.probs, self.labels, self.scale = xp.exp(logp), labels, self._scale(n)
-        return -logp[xp.arange(n), labels].sum() * self.scale
+        self.scale = self._scale(logits.shape[0])
+        nll, self.grad = softmax_cross_entropy_rows(logits, labels, self.scale)
+        return nll.sum() * self.scale
 
     def backward(self):
-        xp = backend.get_array_module(self.probs)
-        g = self.probs.copy()
-        g[xp.arange(g.shape[0]), self.labels] -= 1
-        return g * g.dtype.type(self.scale)
+        return self.grad
 
 
 class BinaryCrossEntropy(Loss):

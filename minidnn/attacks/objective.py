@@ -10,8 +10,7 @@ depend on row n only, so one batched call serves one example or ten thousand.
 import numpy
 
 from .. import backend
-from ..layers.activations import log_softmax
-from ..losses import SoftmaxCrossEntropy
+from ..losses import SoftmaxCrossEntropy, softmax_cross_entropy_rows
 from ..networks import Sequential
 from .targets import UNTARGETED
 
@@ -85,7 +84,6 @@ class AttackObjective:
         Returns (f: (n,), ∇_r f: like x_adv, logits: (n, K)):
             ∇_r f = 2c·r ± J_net(x_adv)ᵀ (softmax(z) − onehot(l)).
         """
-        xp = backend.get_array_module(x_adv)
         x0 = self.x0 if rows is None else self.x0[rows]
         labels = self.labels if rows is None else self.labels[rows]
         per_example = getattr(self.c, "ndim", 0) > 0        # an (N,) array of constants (minimal mode)
@@ -94,12 +92,8 @@ class AttackObjective:
         layers = self.net.layers[:self.end]
         with self.net.input_gradient_only():
             z = self.net.forward(x_adv, end=self.end)
-            logp = log_softmax(z)
-            n = xp.arange(z.shape[0])
-            ce = -logp[n, labels]                         # CE = −log softmax(z)[l], from logits
-            gz = xp.exp(logp)                             # ∂CE/∂z = softmax(z) − onehot(l)
-            gz[n, labels] -= 1
-            g = gz * z.dtype.type(self.sign)
+            # CE = −log softmax(z)[l] from the logits, and ±∂CE/∂z = ±(softmax(z) − onehot(l))
+            ce, g = softmax_cross_entropy_rows(z, labels, self.sign)
             for layer in reversed(layers):
                 g = layer.backward(g)
         axes = tuple(range(1, r.ndim))

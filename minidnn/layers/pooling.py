@@ -10,6 +10,7 @@ class MaxPool2D(Layer):
     x: (N, C, H, W) -> y: (N, C, OH, OW). Like im2col, it loops over the KH·KW kernel
     offsets only, each a strided view of every window at once. Backward sends gy to the
     (first) argmax of each window, gx[window's argmax] += gy, so overlapping windows add up.
+    On CuPy each direction is one CUDA kernel with the same results (``pooling_kernels.py``).
     """
 
     def __init__(self, kernel_size, stride=None, padding=0):
@@ -28,6 +29,11 @@ class MaxPool2D(Layer):
         n, c, h, w = x.shape
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         oh, ow = output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
+        self.x_shape = (n, c, h, w)
+        if backend.fused_kernels(xp) and x.dtype.char in "fd":      # CuPy: one kernel, the same values
+            from . import pooling_kernels
+            y, self.argmax = pooling_kernels.maxpool_forward(x, self.kernel_size, self.stride, self.padding, oh, ow)
+            return y
         if ph or pw:
             x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), mode="constant", constant_values=-xp.inf)
         # running maximum over the KH·KW kernel offsets; argmax keeps the first offset on ties
@@ -40,11 +46,14 @@ class MaxPool2D(Layer):
             greater = view > y
             xp.maximum(y, view, out=y)
             self.argmax += (k - self.argmax) * greater      # = k where this offset is the new maximum
-        self.x_shape = (n, c, h, w)
         return y
 
     def backward(self, gy):
         xp = backend.get_array_module(gy)
+        if backend.fused_kernels(xp) and gy.dtype.char in "fd":     # CuPy: one gather-sum kernel, the same sums
+            from . import pooling_kernels
+            return pooling_kernels.maxpool_backward(gy, self.argmax, self.x_shape, self.kernel_size, self.stride,
+                                                    self.padding)
         n, c, h, w = self.x_shape
         (sh, sw), (ph, pw) = self.stride, self.padding
         oh, ow = gy.shape[-2:]

@@ -1,0 +1,105 @@
+"""Max pooling's forward and backward as one CUDA kernel each, for CuPy.
+
+The array version (``pooling.py``) walks the KH·KW kernel offsets: forward five small kernels per
+offset (a comparison, a maximum, three for the argmax), backward three per offset (a comparison,
+a product, a strided add), some 30 launches per layer for a 2×2 window at a training batch of 128.
+Here forward is one thread per output (its window's maximum and first argmax) and backward one
+thread per input pixel (the sum, over the offsets in the array version's order, of gy · [argmax
+= offset] from the windows that read it). Same results, bit for bit, signed zeros included (a NaN
+stays a NaN; its sign and payload are the hardware's): the tests compile this source for the host
+and compare it with the array version.
+"""
+
+from .. import backend
+
+# x (N, C, H, W) C-ordered, its windows read ``pad`` (−∞) outside it; y, argmax (N, C, OH, OW).
+PREAMBLE = r"""
+// numpy.maximum: a NaN operand (the first if both are), else the larger, the second on ties
+template <typename F> __device__ inline F pool_max(F a, F b) { return (a > b || a != a) ? a : b; }
+
+// y[n, c, oh, ow] = max over the offsets k = (ki, kj), in order, of x_pad[n, c, SH*oh + ki, SW*ow + kj];
+// argmax = the first k where the running maximum grew (the array version's  view > y)
+template <typename F, typename X>
+__device__ void maxpool_entry(X x, long long idx, long long C, long long H, long long W, long long KH, long long KW,
+                              long long SH, long long SW, long long PH, long long PW, long long OH, long long OW,
+                              F pad, F& y, short& argmax) {
+    const long long ow = idx % OW; idx /= OW;
+    const long long oh = idx % OH; idx /= OH;
+    const long long c = idx % C;
+    const long long n = idx / C;
+    for (long long ki = 0; ki < KH; ++ki) {
+        for (long long kj = 0; kj < KW; ++kj) {
+            const long long h = SH * oh + ki - PH, w = SW * ow + kj - PW;
+            const F v = (h >= 0 && h < H && w >= 0 && w < W) ? F(x[((n * C + c) * H + h) * W + w]) : pad;
+            const short k = short(ki * KW + kj);
+            if (k == 0) {
+                y = v;
+                argmax = 0;
+            } else {
+                if (v > y) argmax = k;
+                y = pool_max(y, v);
+            }
+        }
+    }
+}
+
+// gx[n, c, h, w] = sum over the offsets k, in order, of gy[n, c, oh, ow] · [argmax[n, c, oh, ow] = k]
+// for the window (oh, ow) that reads pixel (h, w) at offset k
+template <typename F, typename G, typename A>
+__device__ F maxpool_grad_entry(G gy, A argmax, long long idx, long long C, long long H, long long W, long long KH,
+                                long long KW, long long SH, long long SW, long long PH, long long PW, long long OH,
+                                long long OW) {
+    const long long w = idx % W; idx /= W;
+    const long long h = idx % H; idx /= H;
+    const long long c = idx % C;
+    const long long n = idx / C;
+    F sum = F(0);
+    for (long long ki = 0; ki < KH; ++ki) {
+        const long long dh = h + PH - ki;
+        if (dh < 0 || dh % SH != 0 || dh / SH >= OH) continue;
+        for (long long kj = 0; kj < KW; ++kj) {
+            const long long dw = w + PW - kj;
+            if (dw < 0 || dw % SW != 0 || dw / SW >= OW) continue;
+            const long long out = ((n * C + c) * OH + dh / SH) * OW + dw / SW;
+            sum = sum + F(gy[out]) * F(argmax[out] == ki * KW + kj);
+        }
+    }
+    return sum;
+}
+"""
+SIZES = "int64 C, int64 H, int64 W, int64 KH, int64 KW, int64 SH, int64 SW, int64 PH, int64 PW, int64 OH, int64 OW"
+ARGS = "C, H, W, KH, KW, SH, SW, PH, PW, OH, OW"
+FORWARD = ("raw T x, " + SIZES + ", float64 pad", "T y, int16 argmax",
+           f"maxpool_entry<T>(x, i, {ARGS}, T(pad), y, argmax);")
+BACKWARD = ("raw T gy, raw int16 argmax, " + SIZES, "T gx", f"gx = maxpool_grad_entry<T>(gy, argmax, i, {ARGS});")
+
+
+def _kernel(name, params):
+    return backend.elementwise_kernel(name, *params, PREAMBLE)
+
+
+def maxpool_forward(x, kernel, stride, padding, oh, ow):
+    """x (N, C, H, W) -> (y, argmax (int16)), both (N, C, OH, OW), as ``MaxPool2D.forward``."""
+    import cupy
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    y = cupy.empty((n, c, oh, ow), dtype=x.dtype)
+    argmax = cupy.empty((n, c, oh, ow), dtype=cupy.int16)
+    _kernel("maxpool_forward", FORWARD)(cupy.ascontiguousarray(x).ravel(), c, h, w, kh, kw, sh, sw, ph, pw, oh, ow,
+                                        float("-inf"), y, argmax)
+    return y, argmax
+
+
+def maxpool_backward(gy, argmax, x_shape, kernel, stride, padding):
+    """gy, argmax (N, C, OH, OW) -> gx (N, C, H, W), as ``MaxPool2D.backward``."""
+    import cupy
+    n, c, h, w = x_shape
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    oh, ow = argmax.shape[-2:]
+    if gy.shape != argmax.shape:
+        raise ValueError(f"MaxPool2D backward: gy {tuple(gy.shape)} does not match the forward's output "
+                         f"{tuple(argmax.shape)}")
+    gx = cupy.empty((n, c, h, w), dtype=gy.dtype)
+    _kernel("maxpool_backward", BACKWARD)(cupy.ascontiguousarray(gy).ravel(), cupy.ascontiguousarray(argmax).ravel(),
+                                          c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, gx)
+    return gx
