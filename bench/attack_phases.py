@@ -100,11 +100,16 @@ def primitives(n, dim, m2, dtype, reps=5):
            "W u (n, D, 2m)": lambda: lbfgsb._w(W, u),
            "gather W[r, order] (n, 32, 2m)": lambda: W[r, order],
            "cumsum (n, 33, 2m) axis 1": lambda: xp.cumsum(states, axis=1),
-           "  the same as 32 slice additions": lambda: lbfgsb._accumulate_states(states.copy(), loop=True),
+           "  the same as 32 slice additions": lambda: lbfgsb._accumulate_states(states.copy(), form="loop"),
            "  the same as a triangular matmul": lambda: xp.matmul(lower, states),
+           "  the same as one CUDA kernel (CuPy's default)": lambda: lbfgsb._accumulate_states(states.copy(),
+                                                                                             form="kernel"),
+           "  copy of the states (inside the loop and kernel rows)": lambda: states.copy(),
            "solve (n, 2m, 2m)": lambda: xp.linalg.solve(K, u[..., None]),
            "inv (n, m, m)": lambda: xp.linalg.inv(K[:, :m2 // 2, :m2 // 2]),
            "copy W (n, D, 2m)": lambda: W.copy()}
+    if xp is numpy:
+        del ops["  the same as one CUDA kernel (CuPy's default)"]
     out = {}
     for name, op in ops.items():
         op()

@@ -394,7 +394,7 @@ def _cauchy_chunk(rows, order, carry, t_break, d, to_bound, W, theta, M, n_break
     delta = xp.empty((k, K + 1), dtype=d.dtype)
     delta[:, 0] = carry["delta"]
     delta[:, 1:] = -d_j * d_j
-    delta = xp.cumsum(delta, axis=1)
+    delta = xp.cumsum(delta, axis=1) if xp is numpy else _accumulate_states(delta)
     p = xp.empty((k, K + 1, m2), dtype=d.dtype)
     p[:, 0] = carry["p"]
     xp.multiply(-d_j[..., None], w, out=p[:, 1:])
@@ -432,14 +432,22 @@ def _cauchy_chunk(rows, order, carry, t_break, d, to_bound, W, theta, M, n_break
     return resolved
 
 
-def _accumulate_states(a, loop=None):
-    """The cumulative sum over axis 1 of a (k, K+1, 2m) array, in place.
+def _accumulate_states(a, form=None):
+    """The cumulative sum over axis 1 of a (k, K+1, 2m) or (k, K+1) array, in place, in NumPy's order.
 
-    On NumPy as K slice additions a[:, j] += a[:, j − 1], in cumsum's order (NumPy's cumsum along
-    a middle axis is 3–4× slower); elsewhere (CuPy) one cumsum, not K kernel launches. ``loop``
-    forces one form (bench/attack_phases.py times both)."""
+    On NumPy as K slice additions a[:, j] += a[:, j − 1] (NumPy's cumsum along a middle axis is
+    3–4× slower); on CuPy one CUDA kernel adding down each column (``cauchy_kernels.py``: NumPy's
+    bits, where CuPy's cumsum need not sum in that order), or with the kernels off one cumsum,
+    not K launches. ``form`` ("loop", "cumsum", "kernel") forces one (bench/attack_phases.py
+    times them)."""
     xp = backend.get_array_module(a)
-    if not (xp is numpy if loop is None else loop):
+    if form is None:
+        form = ("loop" if xp is numpy else
+                "kernel" if backend.fused_kernels(xp) and a.dtype.char in "fd" and a.flags.c_contiguous else "cumsum")
+    if form == "kernel":
+        from . import cauchy_kernels
+        return cauchy_kernels.accumulate(a)
+    if form == "cumsum":
         a[...] = xp.cumsum(a, axis=1)
         return a
     for j in range(1, a.shape[1]):
