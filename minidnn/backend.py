@@ -11,10 +11,11 @@ when it creates arrays from nothing.
 The default float type is float32; ``use_dtype("float64")`` (or ``set_dtype``)
 switches it, which the gradient checks do.
 
-On CuPy a few hot spots run as single CUDA kernels written to give the array code's bits (SGD's
-update, im2col/col2im, the attack's line-search step; the tests check their C++ on the host,
-and on the GPU where there is one); ``use_fused_kernels(False)`` (or ``MINIDNN_FUSED_KERNELS=0``)
-runs the array code instead, to compare.
+On CuPy the launch-bound hot spots run as single CUDA kernels written to give the array code's
+results (SGD's update, im2col/col2im, max pooling, softmax cross-entropy, the attack's line-search
+step and Cauchy sums: bit for bit, the cross-entropy to rounding; the tests check their C++ on the
+host, and on the GPU where there is one); ``use_fused_kernels(False)`` (or
+``MINIDNN_FUSED_KERNELS=0``) runs the array code instead, to compare.
 """
 import contextlib
 import os

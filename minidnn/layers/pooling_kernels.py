@@ -44,7 +44,7 @@ __device__ void maxpool_entry(X x, long long idx, long long C, long long H, long
 }
 
 // gx[n, c, h, w] = sum over the offsets k, in order, of gy[n, c, oh, ow] · [argmax[n, c, oh, ow] = k]
-// for the window (oh, ow) that reads pixel (h, w) at offset k
+// for the window (oh, ow) that reads pixel (h, w) at offset k (the windows found as in col2im_entry)
 template <typename F, typename G, typename A>
 __device__ F maxpool_grad_entry(G gy, A argmax, long long idx, long long C, long long H, long long W, long long KH,
                                 long long KW, long long SH, long long SW, long long PH, long long PW, long long OH,
