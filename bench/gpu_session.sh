@@ -12,13 +12,13 @@ OUT="${OUT:-/tmp/gpu_out}"; mkdir -p "$OUT"
 # First the CUDA kernels against NumPy (line-search step, SGD update, im2col/col2im, max pooling, the
 # Cauchy search's cumulative sums: bit for bit; softmax cross-entropy: to rounding): if they fail, the
 # benchmarks below run the array versions, so that the rest of the session still measures.
-timeout 60 python -m pytest -q -p no:cacheprovider tests/attacks/test_linesearch_kernel.py tests/training/test_sgd_kernel.py \
+timeout 80 python -m pytest -q -p no:cacheprovider tests/attacks/test_linesearch_kernel.py tests/training/test_sgd_kernel.py \
   tests/layers/test_im2col_kernels.py tests/layers/test_pooling_kernels.py tests/test_loss_kernels.py \
   tests/attacks/test_cauchy_kernel.py \
   > "$OUT/pytest_kernel.txt" 2>&1
 KERNEL=$?; echo "pytest exit $KERNEL" >> "$OUT/pytest_kernel.txt"
 if [ "$KERNEL" = 0 ]; then ARRAY=""; ARRAY_CODE=""; else ARRAY=":array"; ARRAY_CODE="--array-code"; export MINIDNN_FUSED_KERNELS=0; fi
-timeout "${T_TESTS:-140}" python -m pytest -q -p no:cacheprovider tests -k "cupy or strict or backend" \
+timeout "${T_TESTS:-120}" python -m pytest -q -p no:cacheprovider tests -k "cupy or strict or backend" \
   > "$OUT/pytest_cupy.txt" 2>&1; echo "pytest exit $?" >> "$OUT/pytest_cupy.txt"
 cd bench
 # minidnn (CUDA kernels on: SGD's update, im2col, col2im, max pooling, softmax cross-entropy), PyTorch, and
@@ -33,12 +33,12 @@ timeout "${T_TRAIN:-110}" python -u train_throughput.py --backend cupy --reps 5 
 # kernel. The ConvNet's attacks (its reference takes 2 s an image) only with CONVNET=1, which adds
 # up to 240 s: lower the other T_* limits then (they sum to 560 s of a 590-second call).
 export OPENBLAS_NUM_THREADS=1
-timeout "${T_ATTACK_N200:-190}" python -u attack_throughput.py --checkpoint ../checkpoints/N200-200-10.npz --backend cupy \
+timeout "${T_ATTACK_N200:-180}" python -u attack_throughput.py --checkpoint ../checkpoints/N200-200-10.npz --backend cupy \
   --c 0.5 --n 500 --n-torch 20 --batch-size 10000 \
   --variants lbfgsb:float64$ARRAY,lbfgsb:float32$ARRAY,lbfgsb:float64:20$ARRAY$([ -z "$ARRAY" ] && echo ,lbfgsb:float64:array) \
   --json "$OUT/attack_n200_cupy.json" > "$OUT/attack_n200_cupy.txt" 2>&1
 # where the time goes, phase by phase (the device synchronised around each phase)
-timeout "${T_PHASES:-60}" python -u attack_phases.py --checkpoint ../checkpoints/N200-200-10.npz --backend cupy \
+timeout "${T_PHASES:-70}" python -u attack_phases.py --checkpoint ../checkpoints/N200-200-10.npz --backend cupy \
   --c 0.5 --n 10000 --dtype float64 --primitives > "$OUT/attack_phases_f64.txt" 2>&1
 if [ "${CONVNET:-0}" = 1 ]; then
   timeout "${T_ATTACK_CONVNET:-240}" python -u attack_throughput.py --checkpoint ../checkpoints/ConvNet.npz \

@@ -15,7 +15,9 @@ On CuPy the launch-bound hot spots run as single CUDA kernels written to give th
 results (SGD's update, im2col/col2im, max pooling, softmax cross-entropy, the attack's line-search
 step and Cauchy sums: bit for bit, the cross-entropy to rounding; the tests check their C++ on the
 host, and on the GPU where there is one); ``use_fused_kernels(False)`` (or
-``MINIDNN_FUSED_KERNELS=0``) runs the array code instead, to compare.
+``MINIDNN_FUSED_KERNELS=0``) runs the array code instead, to compare. CuPy compiles every kernel,
+its own included, with flush-to-zero: in float32, subnormals (below 1.2e-38) count as zero in
+arithmetic, where NumPy keeps them.
 """
 import contextlib
 import os

@@ -43,14 +43,16 @@ def softmax_cross_entropy_rows(logits, labels, grad_scale=None):
     nll = -logp[rows, labels]
     grad = xp.exp(logp)                                 # softmax(z), then − onehot(t)
     grad[rows, labels] -= 1
-    return nll, grad if grad_scale is None else grad * grad.dtype.type(grad_scale)
+    return nll, (grad if grad_scale is None else grad * grad.dtype.type(grad_scale))
 
 
 class SoftmaxCrossEntropy(Loss):
     """L = −Σ_n log softmax(z_n)[t_n]  (/N for the mean);  ∂L/∂z = (softmax(z) − onehot(t)) (/N).
 
-    z: (N, K) logits, t: (N,) integer labels. Forward computes the gradient too (on CuPy both
-    come from one kernel); backward returns it.
+    z: (N, K) logits, t: (N,) integer labels in [0, K): outside it NumPy raises (t ≥ K) or wraps
+    around (t < 0), CuPy's array code wraps, its kernel gives NaN. Forward computes the gradient
+    too (on CuPy both come from one kernel); backward returns that array, the same one each call
+    until the next forward.
     """
     fuses_with = "Softmax"
 

@@ -394,7 +394,7 @@ def _cauchy_chunk(rows, order, carry, t_break, d, to_bound, W, theta, M, n_break
     delta = xp.empty((k, K + 1), dtype=d.dtype)
     delta[:, 0] = carry["delta"]
     delta[:, 1:] = -d_j * d_j
-    delta = xp.cumsum(delta, axis=1) if xp is numpy else _accumulate_states(delta)
+    _accumulate_states(delta)
     p = xp.empty((k, K + 1, m2), dtype=d.dtype)
     p[:, 0] = carry["p"]
     xp.multiply(-d_j[..., None], w, out=p[:, 1:])
@@ -432,18 +432,26 @@ def _cauchy_chunk(rows, order, carry, t_break, d, to_bound, W, theta, M, n_break
     return resolved
 
 
+STATE_FORMS = ("loop", "cumsum", "kernel")
+
+
 def _accumulate_states(a, form=None):
     """The cumulative sum over axis 1 of a (k, K+1, 2m) or (k, K+1) array, in place, in NumPy's order.
 
-    On NumPy as K slice additions a[:, j] += a[:, j − 1] (NumPy's cumsum along a middle axis is
-    3–4× slower); on CuPy one CUDA kernel adding down each column (``cauchy_kernels.py``: NumPy's
-    bits, where CuPy's cumsum need not sum in that order), or with the kernels off one cumsum,
-    not K launches. ``form`` ("loop", "cumsum", "kernel") forces one (bench/attack_phases.py
-    times them)."""
+    On NumPy along the last axis one cumsum; along a middle axis K slice additions
+    a[:, j] += a[:, j − 1] (NumPy's cumsum there is 3–4× slower, same order). On CuPy one CUDA
+    kernel adding down each column (``cauchy_kernels.py``: NumPy's bits, where CuPy's cumsum
+    need not sum in that order), or with the kernels off one cumsum, not K launches. ``form``
+    (one of STATE_FORMS) forces one (bench/attack_phases.py times them)."""
     xp = backend.get_array_module(a)
     if form is None:
-        form = ("loop" if xp is numpy else
-                "kernel" if backend.fused_kernels(xp) and a.dtype.char in "fd" and a.flags.c_contiguous else "cumsum")
+        if xp is numpy:
+            form = "loop" if a.ndim == 3 else "cumsum"
+        else:
+            fused = backend.fused_kernels(xp) and a.dtype.char in "fd" and a.flags.c_contiguous
+            form = "kernel" if fused else "cumsum"
+    if form not in STATE_FORMS:
+        raise ValueError(f"form must be one of {STATE_FORMS}, got {form!r}")
     if form == "kernel":
         from . import cauchy_kernels
         return cauchy_kernels.accumulate(a)

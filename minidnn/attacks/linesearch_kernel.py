@@ -96,7 +96,7 @@ __device__ void mt_dcstep(F& stx, F& fx, F& dx, F& sty, F& fy, F& dy, F& stp, F 
     stp = stpf;
 }
 
-// One Moré-Thuente step for one row (MoreThuente.step): phi(stp) = f, phi'(stp) = g. Returns
+// One More-Thuente step for one row (MoreThuente.step): phi(stp) = f, phi'(stp) = g. Returns
 // whether the step is accepted; otherwise the row's next trial step is left in stp.
 template <typename F>
 __device__ bool mt_step(F f, F g, F gtol, F xtol, F& stp, F stpmax, F& width, F& width1,

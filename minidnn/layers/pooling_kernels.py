@@ -1,22 +1,27 @@
 """Max pooling's forward and backward as one CUDA kernel each, for CuPy.
 
 The array version (``pooling.py``) walks the KH·KW kernel offsets: forward five small kernels per
-offset (a comparison, a maximum, three for the argmax), backward three per offset (a comparison,
-a product, a strided add), some 30 launches per layer for a 2×2 window at a training batch of 128.
+offset (a comparison, a maximum, three for the argmax), backward four per offset (a comparison, a
+product, a strided add and its write-back), 34 launches per layer for a 2×2 window
+(``bench/launch_count.py``), each tiny at a training batch of 128.
 Here forward is one thread per output (its window's maximum and first argmax) and backward one
 thread per input pixel (the sum, over the offsets in the array version's order, of gy · [argmax
 = offset] from the windows that read it). Same results, bit for bit, signed zeros included (a NaN
 stays a NaN; its sign and payload are the hardware's): the tests compile this source for the host
-and compare it with the array version.
+and compare it with the array version. One exception on the GPU: CuPy compiles with flush-to-zero,
+so in float32 a subnormal (below 1.2e-38 in magnitude) counts as zero in the comparisons and the
+backward's products, where NumPy keeps it.
 """
 
 from .. import backend
 
-# x (N, C, H, W) C-ordered, its windows read ``pad`` (−∞) outside it; y, argmax (N, C, OH, OW).
-PREAMBLE = r"""
-// numpy.maximum: a NaN operand (the first if both are), else the larger, the second on ties
-template <typename F> __device__ inline F pool_max(F a, F b) { return (a > b || a != a) ? a : b; }
+# numpy.maximum's rule on x86: a NaN operand (the first if both are), else the larger, the second on ties
+NUMPY_MAXIMUM = r"""
+template <typename F> __device__ inline F numpy_maximum(F a, F b) { return (a > b || a != a) ? a : b; }
+"""
 
+# x (N, C, H, W) C-ordered, its windows read ``pad`` (−∞) outside it; y, argmax (N, C, OH, OW).
+PREAMBLE = NUMPY_MAXIMUM + r"""
 // y[n, c, oh, ow] = max over the offsets k = (ki, kj), in order, of x_pad[n, c, SH*oh + ki, SW*ow + kj];
 // argmax = the first k where the running maximum grew (the array version's  view > y)
 template <typename F, typename X>
@@ -37,13 +42,13 @@ __device__ void maxpool_entry(X x, long long idx, long long C, long long H, long
                 argmax = 0;
             } else {
                 if (v > y) argmax = k;
-                y = pool_max(y, v);
+                y = numpy_maximum(y, v);
             }
         }
     }
 }
 
-// gx[n, c, h, w] = sum over the offsets k, in order, of gy[n, c, oh, ow] · [argmax[n, c, oh, ow] = k]
+// gx[n, c, h, w] = sum over the offsets k, in order, of gy[n, c, oh, ow] * [argmax[n, c, oh, ow] = k]
 // for the window (oh, ow) that reads pixel (h, w) at offset k (the windows found as in col2im_entry)
 template <typename F, typename G, typename A>
 __device__ F maxpool_grad_entry(G gy, A argmax, long long idx, long long C, long long H, long long W, long long KH,
@@ -74,8 +79,11 @@ FORWARD = ("raw T x, " + SIZES + ", float64 pad", "T y, int16 argmax",
 BACKWARD = ("raw T gy, raw int16 argmax, " + SIZES, "T gx", f"gx = maxpool_grad_entry<T>(gy, argmax, i, {ARGS});")
 
 
+OPTIONS = ("--fmad=false",)      # no contraction of a*b + c (here exact anyway: b is 0 or 1)
+
+
 def _kernel(name, params):
-    return backend.elementwise_kernel(name, *params, PREAMBLE)
+    return backend.elementwise_kernel(name, *params, PREAMBLE, OPTIONS)
 
 
 def maxpool_forward(x, kernel, stride, padding, oh, ow):

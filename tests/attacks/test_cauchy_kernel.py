@@ -95,9 +95,12 @@ def test_cupy_accumulates_in_numpys_order(dtype, kernels, monkeypatch, cupy_back
             expected = numpy.cumsum(a, axis=1)
             if kernels:
                 assert ((bits(got) == bits(expected)) | (numpy.isnan(got) & numpy.isnan(expected))).all()
-            else:
-                numpy.testing.assert_allclose(got, expected, rtol=1e-5 if dtype == numpy.float32 else 1e-12)
+            else:       # another order of additions: within a few ulps of the sum of magnitudes
+                bound = 8 * numpy.finfo(dtype).eps * numpy.cumsum(abs(a).astype(numpy.float64), axis=1)
+                finite = numpy.isfinite(expected)
+                assert (abs(got[finite] - expected[finite]) <= bound[finite]).all()
+                assert (numpy.isnan(got) == numpy.isnan(expected)).all()
         if kernels:
             with pytest.raises(ValueError, match="C-contiguous"):
-                cauchy_kernels.accumulate(cupy.asarray(a).transpose(1, 0, 2))
+                cauchy_kernels.accumulate(cupy.asarray(states(rng, (4, 5, 3), dtype)).transpose(1, 0, 2))
     assert bool(launches) == kernels

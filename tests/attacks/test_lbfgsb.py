@@ -273,10 +273,13 @@ def test_steps_to_the_box_edge_match_the_case_by_case_formula():
 
 
 def test_states_accumulate_in_cumsums_order():
-    a = numpy.random.default_rng(4).standard_normal((7, 33, 6)).astype(numpy.float32)
-    expected = numpy.cumsum(a, axis=1)
-    _accumulate_states(a)
-    numpy.testing.assert_array_equal(a, expected)
+    for shape in [(7, 33, 6), (7, 33)]:                     # the chunk's C and p, and its Δ
+        a = numpy.random.default_rng(4).standard_normal(shape).astype(numpy.float32)
+        expected = numpy.cumsum(a, axis=1)
+        _accumulate_states(a)
+        numpy.testing.assert_array_equal(a, expected)
+    with pytest.raises(ValueError, match="form must be one of"):
+        _accumulate_states(a, form="scan")
 
 
 def test_the_cholesky_test_agrees_with_the_eigenvalues():
