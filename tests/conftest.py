@@ -13,6 +13,10 @@ from hypothesis import HealthCheck, settings
 from minidnn import backend
 from support.blas import one_openblas_thread
 
+if os.environ.get("MINIDNN_EMULATE_CUPY") == "1":       # CuPy emulated on the CPU (support/emulated_cupy.py)
+    from support import emulated_cupy
+    emulated_cupy.install()
+
 settings.register_profile("ci", max_examples=10, deadline=None, derandomize=True, database=None,
                           suppress_health_check=[HealthCheck.too_slow], print_blob=True)
 settings.register_profile("thorough", max_examples=200, deadline=None,

@@ -120,7 +120,7 @@ def test_cupy_gives_the_arrays_bits(dtype, kernels, monkeypatch, cupy_backend):
     with backend.use_fused_kernels(kernels):
         for kernel, stride, padding, shape in [((5, 5), (1, 1), (0, 0), (4, 3, 12, 12)),
                                                ((3, 2), (2, 1), (1, 2), (2, 2, 7, 9)),
-                                               ((2, 2), (3, 3), (1, 0), (3, 1, 8, 8))]:
+                                               ((2, 2), (3, 3), (1, 0), (3, 2, 8, 8))]:
             x = rng.standard_normal(shape).astype(dtype)
             expected = im2col(x, *kernel, *stride, *padding, pad_value=-7.0)
             col = im2col(cupy.asarray(x), *kernel, *stride, *padding, pad_value=-7.0)

@@ -98,10 +98,10 @@ def test_a_reordered_update_is_caught(tmp_path):
         run_both(host_step(compile_sgd(tmp_path, wrong), (0.05, 0.9, True)), numpy.float64, 1e-3, True)
 
 
-@pytest.mark.parametrize("kernels", [True, False], ids=["kernel", "array code"])
+@pytest.mark.parametrize("use_kernel", [True, False], ids=["kernel", "array code"])
 @pytest.mark.parametrize("dtype", [numpy.float64, numpy.float32])
 @pytest.mark.parametrize("weight_decay, nesterov", SETTINGS)
-def test_cupy_gives_numpys_bits(dtype, weight_decay, nesterov, kernels, monkeypatch, cupy_backend):
+def test_cupy_gives_numpys_bits(dtype, weight_decay, nesterov, use_kernel, monkeypatch, cupy_backend):
     """The CUDA kernel, and CuPy's array code (element-wise operations round as NumPy's do)."""
     cupy = cupy_backend
     launches = []
@@ -116,6 +116,6 @@ def test_cupy_gives_numpys_bits(dtype, weight_decay, nesterov, kernels, monkeypa
         p.accumulate(cupy.asarray(g))
         optimizer.step()
         v[...], w[...] = cupy.asnumpy(optimizer.state[("w", "velocity")]), cupy.asnumpy(p.data)
-    with backend.use_fused_kernels(kernels):
+    with backend.use_fused_kernels(use_kernel):
         run_both(on_gpu, dtype, weight_decay, nesterov)
-    assert bool(launches) == kernels                 # the kernel ran, or the array code did
+    assert bool(launches) == use_kernel                 # the kernel ran, or the array code did
