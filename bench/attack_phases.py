@@ -102,14 +102,14 @@ def primitives(n, dim, m2, dtype, reps=5):
            "cumsum (n, 33, 2m) axis 1": lambda: xp.cumsum(states, axis=1),
            "  the same as 32 slice additions": lambda: lbfgsb._accumulate_states(states.copy(), form="loop"),
            "  the same as a triangular matmul": lambda: xp.matmul(lower, states),
-           "  the same as one CUDA kernel (CuPy's default)": lambda: lbfgsb._accumulate_states(states.copy(),
+           "  the same as one CUDA kernel (default)": lambda: lbfgsb._accumulate_states(states.copy(),
                                                                                              form="kernel"),
-           "  copy of the states (inside the loop and kernel rows)": lambda: states.copy(),
+           "  copy of the states (in loop, kernel)": lambda: states.copy(),
            "solve (n, 2m, 2m)": lambda: xp.linalg.solve(K, u[..., None]),
            "inv (n, m, m)": lambda: xp.linalg.inv(K[:, :m2 // 2, :m2 // 2]),
            "copy W (n, D, 2m)": lambda: W.copy()}
     if xp is numpy:
-        del ops["  the same as one CUDA kernel (CuPy's default)"]
+        del ops["  the same as one CUDA kernel (default)"]
     out = {}
     for name, op in ops.items():
         op()
@@ -151,7 +151,7 @@ def main():
     if args.primitives:
         print(f"primitives at n = {args.n}, D = {x[0].size}, 2m = 20, {args.dtype} (median of 5):")
         for name, s in primitives(args.n, x[0].size, 20, numpy.dtype(args.dtype)).items():
-            print(f"  {name:34s} {1e3 * s:9.3f} ms")
+            print(f"  {name:40s} {1e3 * s:9.3f} ms")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,21 @@
-"""Shared helpers for the benchmarks: machine description, PyTorch twins of the paper's models, timing."""
+"""Shared helpers for the benchmarks: machine description, PyTorch twins of the paper's models, timing.
+
+``MINIDNN_EMULATE_CUPY=1`` runs the scripts' CuPy paths on CuPy emulated on the CPU
+(tests/support/emulated_cupy.py): a dry run of a GPU session (``bench/gpu_session.sh``) before
+spending device time; its timings mean nothing.
+"""
 import os
 import platform
 import statistics
+import sys
 import time
 
 import numpy
+
+if os.environ.get("MINIDNN_EMULATE_CUPY") == "1":
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+    from support import emulated_cupy
+    emulated_cupy.install()
 
 
 def machine_info():

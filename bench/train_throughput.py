@@ -88,8 +88,11 @@ def main():
         info["torch"] = f"{torch.__version__} ({torch.get_num_threads()} threads)"
     except ImportError:
         torch = None
-    print(json.dumps(info))
     device = "cuda" if args.backend == "cupy" else "cpu"
+    if torch is not None and device == "cuda" and not torch.cuda.is_available():
+        info["torch"] += ", no CUDA: not compared"
+        torch = None
+    print(json.dumps(info))
     rows = []
     print(f"{'model':<13}{'backend':>8}{'minidnn ex/s':>14}{'torch ex/s':>12}{'ratio':>8}   (median of {args.reps} alternating reps)")
     for name in args.models.split(","):

@@ -99,7 +99,8 @@ class _Device:
     id = 0
 
 
-cuda = types.SimpleNamespace(runtime=_Runtime, Stream=types.SimpleNamespace(null=_Stream), Device=_Device)
+cuda = types.SimpleNamespace(runtime=_Runtime, Stream=types.SimpleNamespace(null=_Stream), Device=_Device,
+                             get_current_stream=lambda: _Stream)
 
 # ---- ElementwiseKernel: the same source, compiled for the host ---------------------------------
 
