@@ -11,20 +11,20 @@ OUT="${OUT:-/tmp/gpu_out}"; mkdir -p "$OUT"
 { timeout 10 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
   timeout 20 python -c "import cupy, numpy, torch; print('cupy', cupy.__version__, 'numpy', numpy.__version__, 'torch', torch.__version__)"
 } > "$OUT/device.txt" 2>&1
-# First the CUDA kernels against NumPy (line-search step, SGD update, im2col/col2im, max pooling, the
-# Cauchy search's cumulative sums: bit for bit; softmax cross-entropy: to rounding): if they fail, the
-# benchmarks below run the array versions, so that the rest of the session still measures.
+# First the CUDA kernels against NumPy (line-search step, SGD update, im2col/col2im, max pooling, ReLU,
+# the Cauchy search's cumulative sums: bit for bit; softmax cross-entropy, sigmoid: to rounding): if
+# they fail, the benchmarks below run the array versions, so that the rest of the session still measures.
 timeout 80 python -m pytest -q -p no:cacheprovider tests/attacks/test_linesearch_kernel.py tests/training/test_sgd_kernel.py \
   tests/layers/test_im2col_kernels.py tests/layers/test_pooling_kernels.py tests/test_loss_kernels.py \
-  tests/attacks/test_cauchy_kernel.py \
+  tests/attacks/test_cauchy_kernel.py tests/layers/test_activation_kernels.py \
   > "$OUT/pytest_kernel.txt" 2>&1
 KERNEL=$?; echo "pytest exit $KERNEL" >> "$OUT/pytest_kernel.txt"
 if [ "$KERNEL" = 0 ]; then ARRAY=""; ARRAY_CODE=""; else ARRAY=":array"; ARRAY_CODE="--array-code"; export MINIDNN_FUSED_KERNELS=0; fi
 timeout "${T_TESTS:-120}" python -m pytest -q -p no:cacheprovider tests -k "cupy or strict or backend" \
   > "$OUT/pytest_cupy.txt" 2>&1; echo "pytest exit $?" >> "$OUT/pytest_cupy.txt"
 cd bench
-# minidnn (CUDA kernels on: SGD's update, im2col, col2im, max pooling, softmax cross-entropy), PyTorch, and
-# minidnn's array code, alternating
+# minidnn (CUDA kernels on: SGD's update, im2col, col2im, max pooling, ReLU, sigmoid, softmax cross-entropy),
+# PyTorch, and minidnn's array code, alternating
 timeout "${T_TRAIN:-110}" python -u train_throughput.py --backend cupy --reps 5 $ARRAY_CODE --json "$OUT/train_cupy.json" \
   > "$OUT/train_cupy.txt" 2>&1
 # The attacks, with one BLAS thread: the reference (scipy, one image at a time, on the host) is

@@ -24,7 +24,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from support import strict_xp  # noqa: E402  (the stand-in lives with the tests)
 
 from minidnn import backend  # noqa: E402
-from minidnn.layers import MaxPool2D, im2col, im2col_kernels, pooling_kernels  # noqa: E402
+from minidnn.layers import MaxPool2D, ReLU, Sigmoid, activation_kernels, im2col, im2col_kernels  # noqa: E402
+from minidnn.layers import pooling_kernels  # noqa: E402
 from minidnn import loss_kernels, losses  # noqa: E402
 from minidnn.losses import SoftmaxCrossEntropy  # noqa: E402
 from minidnn.networks import build_model  # noqa: E402
@@ -112,6 +113,17 @@ def _maxpool_backward(gy, argmax, x_shape, kernel, stride, padding):
     return layer.backward(gy)
 
 
+def _relu(x):
+    layer = ReLU()
+    return layer.forward(x), layer.mask
+
+
+def _sigmoid_grad(gy, y):
+    layer = Sigmoid()
+    layer.y = y
+    return layer.backward(gy)
+
+
 def _sgd_update(g, lam, lr, mu, nesterov, v, w):
     """The SGD kernel's arithmetic on the strict arrays, in place (as the kernel)."""
     gd = g + g.dtype.type(lam) * w if lam else g
@@ -129,6 +141,9 @@ def with_kernels():
                (im2col_kernels, "col2im", _one_launch("col2im", im2col.col2im)),
                (pooling_kernels, "maxpool_forward", _one_launch("max pooling forward", _maxpool_forward)),
                (pooling_kernels, "maxpool_backward", _one_launch("max pooling backward", _maxpool_backward)),
+               (activation_kernels, "relu", _one_launch("ReLU forward", _relu)),
+               (activation_kernels, "sigmoid", _one_launch("sigmoid forward", lambda x: Sigmoid().forward(x))),
+               (activation_kernels, "sigmoid_grad", _one_launch("sigmoid backward", _sigmoid_grad)),
                (loss_kernels, "softmax_cross_entropy",
                 _one_launch("softmax cross-entropy", losses.softmax_cross_entropy_rows)),
                (kernels, "sgd_momentum_kernel", lambda: _one_launch("SGD update", _sgd_update))]

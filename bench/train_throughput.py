@@ -7,7 +7,7 @@ weights only) on both sides, same thread count (PyTorch is set to NumPy's BLAS t
 Each repetition times ``steps`` training steps on MNIST-shaped random data; minidnn and
 PyTorch alternate, and the ratio reported is the median of the paired ratios. On CuPy a third
 runner, minidnn with its array code instead of its CUDA kernels (``backend.use_fused_kernels(False)``:
-SGD's update, im2col, col2im, max pooling, softmax cross-entropy), alternates with them, and the kernels' gain is reported the same way
+SGD's update, im2col, col2im, max pooling, ReLU, sigmoid, softmax cross-entropy), alternates with them, and the kernels' gain is reported the same way
 (unless --array-code or MINIDNN_FUSED_KERNELS=0, when "minidnn" itself is the array code; the JSON
 rows say which: cuda_kernels).
 """

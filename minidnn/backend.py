@@ -12,8 +12,9 @@ The default float type is float32; ``use_dtype("float64")`` (or ``set_dtype``)
 switches it, which the gradient checks do.
 
 On CuPy the launch-bound hot spots run as single CUDA kernels written to give the array code's
-results (SGD's update, im2col/col2im, max pooling, softmax cross-entropy, the attack's line-search
-step and Cauchy sums: bit for bit, the cross-entropy to rounding; the tests check their C++ on the
+results (SGD's update, im2col/col2im, max pooling, ReLU, the sigmoid, softmax cross-entropy, the
+attack's line-search step and Cauchy sums: bit for bit, the cross-entropy and the sigmoid's forward
+to rounding; the tests check their C++ on the
 host, and on the GPU where there is one); ``use_fused_kernels(False)`` (or
 ``MINIDNN_FUSED_KERNELS=0``) runs the array code instead, to compare. CuPy compiles every kernel,
 its own included, with flush-to-zero: in float32, subnormals (below 1.2e-38) count as zero in

@@ -192,8 +192,8 @@ def cmd_info(args):
     if backend.backend_name() == "cupy":
         props = module.cuda.runtime.getDeviceProperties(module.cuda.Device().id)
         print(f"CuPy {module.__version__}, device: {props['name'].decode()}")
-        print(f"CUDA kernels (SGD's update, im2col/col2im, max pooling, softmax cross-entropy, the attack's "
-              f"line-search step and Cauchy sums): "
+        print(f"CUDA kernels (SGD's update, im2col/col2im, max pooling, ReLU, sigmoid, softmax cross-entropy, "
+              f"the attack's line-search step and Cauchy sums): "
               f"{'on' if backend.fused_kernels() else 'off (MINIDNN_FUSED_KERNELS=0)'}")
     from importlib import metadata          # versions without importing the packages (torch is slow to load)
     wheels = {"scipy": ["scipy"], "cupy": ["cupy", "cupy-cuda12x", "cupy-cuda13x"], "torch": ["torch"],
