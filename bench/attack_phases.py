@@ -102,8 +102,8 @@ def primitives(n, dim, m2, dtype, reps=5):
            "cumsum (n, 33, 2m) axis 1": lambda: xp.cumsum(states, axis=1),
            "  the same as 32 slice additions": lambda: lbfgsb._accumulate_states(states.copy(), form="loop"),
            "  the same as a triangular matmul": lambda: xp.matmul(lower, states),
-           "  the same as one CUDA kernel (default)": lambda: lbfgsb._accumulate_states(states.copy(),
-                                                                                             form="kernel"),
+           "  the same as one CUDA kernel (default)":
+               lambda: lbfgsb._accumulate_states(states.copy(), form="kernel"),
            "  copy of the states (in loop, kernel)": lambda: states.copy(),
            "solve (n, 2m, 2m)": lambda: xp.linalg.solve(K, u[..., None]),
            "inv (n, m, m)": lambda: xp.linalg.inv(K[:, :m2 // 2, :m2 // 2]),

@@ -12,8 +12,9 @@ OUT="${OUT:-/tmp/gpu_out}"; mkdir -p "$OUT"
   timeout 20 python -c "import cupy, numpy, torch; print('cupy', cupy.__version__, 'numpy', numpy.__version__, 'torch', torch.__version__)"
 } > "$OUT/device.txt" 2>&1
 # First the CUDA kernels against NumPy (line-search step, SGD update, im2col/col2im, max pooling, ReLU,
-# the Cauchy search's cumulative sums: bit for bit; softmax cross-entropy, sigmoid: to rounding): if
-# they fail, the benchmarks below run the array versions, so that the rest of the session still measures.
+# the Cauchy search's cumulative sums, the sigmoid's backward: bit for bit; softmax cross-entropy and
+# the sigmoid's forward: to rounding): if they fail, the benchmarks below run the array versions, so
+# that the rest of the session still measures.
 timeout 80 python -m pytest -q -p no:cacheprovider tests/attacks/test_linesearch_kernel.py tests/training/test_sgd_kernel.py \
   tests/layers/test_im2col_kernels.py tests/layers/test_pooling_kernels.py tests/test_loss_kernels.py \
   tests/attacks/test_cauchy_kernel.py tests/layers/test_activation_kernels.py \

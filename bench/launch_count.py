@@ -118,6 +118,10 @@ def _relu(x):
     return layer.forward(x), layer.mask
 
 
+def _sigmoid(x):
+    return Sigmoid().forward(x)
+
+
 def _sigmoid_grad(gy, y):
     layer = Sigmoid()
     layer.y = y
@@ -142,7 +146,7 @@ def with_kernels():
                (pooling_kernels, "maxpool_forward", _one_launch("max pooling forward", _maxpool_forward)),
                (pooling_kernels, "maxpool_backward", _one_launch("max pooling backward", _maxpool_backward)),
                (activation_kernels, "relu", _one_launch("ReLU forward", _relu)),
-               (activation_kernels, "sigmoid", _one_launch("sigmoid forward", lambda x: Sigmoid().forward(x))),
+               (activation_kernels, "sigmoid", _one_launch("sigmoid forward", _sigmoid)),
                (activation_kernels, "sigmoid_grad", _one_launch("sigmoid backward", _sigmoid_grad)),
                (loss_kernels, "softmax_cross_entropy",
                 _one_launch("softmax cross-entropy", losses.softmax_cross_entropy_rows)),

@@ -12,13 +12,12 @@ The default float type is float32; ``use_dtype("float64")`` (or ``set_dtype``)
 switches it, which the gradient checks do.
 
 On CuPy the launch-bound hot spots run as single CUDA kernels written to give the array code's
-results (SGD's update, im2col/col2im, max pooling, ReLU, the sigmoid, softmax cross-entropy, the
-attack's line-search step and Cauchy sums: bit for bit, the cross-entropy and the sigmoid's forward
-to rounding; the tests check their C++ on the
-host, and on the GPU where there is one); ``use_fused_kernels(False)`` (or
-``MINIDNN_FUSED_KERNELS=0``) runs the array code instead, to compare. CuPy compiles every kernel,
-its own included, with flush-to-zero: in float32, subnormals (below 1.2e-38) count as zero in
-arithmetic, where NumPy keeps them.
+results: SGD's update, im2col/col2im, max pooling, ReLU, the sigmoid, softmax cross-entropy, the
+attack's line-search step and Cauchy sums (bit for bit; the cross-entropy and the sigmoid's forward
+to rounding). The tests check their C++ on the host, and on the GPU where there is one.
+``use_fused_kernels(False)`` (or ``MINIDNN_FUSED_KERNELS=0``) runs the array code instead, to
+compare. CuPy compiles every kernel, its own included, with flush-to-zero: in float32, subnormals
+(below 1.2e-38) count as zero in arithmetic, where NumPy keeps them.
 """
 import contextlib
 import os
@@ -182,11 +181,7 @@ def as_array(a, dtype=None):
 
 def to_numpy(a):
     """A NumPy copy/view of any backend's array (device arrays are copied to the host)."""
-    if isinstance(a, numpy.ndarray) or numpy.isscalar(a):
-        return numpy.asarray(a)
-    if hasattr(a, "get"):          # cupy.ndarray
-        return a.get()
     module = get_array_module(a)
-    if hasattr(module, "asnumpy"):
-        return module.asnumpy(a)
+    if module is not numpy:        # CuPy's (or a stand-in's) array, whatever its Python type
+        return a.get() if hasattr(a, "get") else module.asnumpy(a)
     return numpy.asarray(a)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from minidnn import backend
 from minidnn.layers import ReLU, Sigmoid, activation_kernels
 
-from support.arrays import seeds
+from support.arrays import seeds, strided
 from support.host_kernels import bits, compile_host, pointer
 
 HOST = r"""
@@ -110,12 +110,12 @@ def test_cupy_agrees_with_numpy(dtype, use_kernels, monkeypatch, cupy_backend):
     rng = numpy.random.default_rng(1)
     with backend.use_fused_kernels(use_kernels), numpy.errstate(invalid="ignore", over="ignore"):
         x, gy = values(rng, (6, 40, 3), dtype), values(rng, (6, 40, 3), dtype)
-        for device_x in (cupy.asarray(x), cupy.asarray(numpy.ascontiguousarray(x.transpose(2, 1, 0))).transpose(2, 1, 0)):
+        for on_device in (cupy.asarray, lambda a: strided(cupy, a)):
             relu, relu_gpu, sigmoid, sigmoid_gpu = ReLU(), ReLU(), Sigmoid(), Sigmoid()
-            assert same(cupy.asnumpy(relu_gpu.forward(device_x)), relu.forward(x))
+            assert same(cupy.asnumpy(relu_gpu.forward(on_device(x))), relu.forward(x))
             assert (cupy.asnumpy(relu_gpu.mask) == relu.mask).all()
-            numpy.testing.assert_allclose(cupy.asnumpy(sigmoid_gpu.forward(device_x)), sigmoid.forward(x),
+            numpy.testing.assert_allclose(cupy.asnumpy(sigmoid_gpu.forward(on_device(x))), sigmoid.forward(x),
                                           rtol=4 * numpy.finfo(dtype).eps, atol=numpy.finfo(dtype).eps)
-            sigmoid_gpu.y = cupy.asarray(sigmoid.y)               # the backward from the same y
-            assert same(cupy.asnumpy(sigmoid_gpu.backward(cupy.asarray(gy))), sigmoid.backward(gy))
+            sigmoid_gpu.y = on_device(sigmoid.y)                 # the backward from the same y
+            assert same(cupy.asnumpy(sigmoid_gpu.backward(on_device(gy))), sigmoid.backward(gy))
     assert sorted(set(launches)) == (["relu", "sigmoid", "sigmoid_grad"] if use_kernels else [])

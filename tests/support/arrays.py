@@ -37,3 +37,11 @@ def image_shape(draw, kernel, padding, max_batch=2, max_channels=2, max_extra=3)
     h = draw(st.integers(max(1, kernel[0] - 2 * padding[0]), kernel[0] + max_extra))
     w = draw(st.integers(max(1, kernel[1] - 2 * padding[1]), kernel[1] + max_extra))
     return n, c, h, w
+
+
+def strided(module, x):
+    """x copied to ``module`` (CuPy) as a non-contiguous view: every other column of a wider array,
+    whatever x's shape (a transposed copy would be contiguous along axes of length one)."""
+    wide = numpy.zeros(x.shape[:-1] + (2 * x.shape[-1],), dtype=x.dtype)
+    wide[..., ::2] = x
+    return module.asarray(wide)[..., ::2]

@@ -3,29 +3,34 @@
 ``MINIDNN_EMULATE_CUPY=1 python -m pytest tests -k cupy`` installs this module as ``cupy`` (where the
 real one is missing): minidnn then takes its arrays for device arrays, runs its CuPy code paths,
 and launches its kernels, each ``ElementwiseKernel`` compiled for the host from the same source
-(``#define __device__``, no contraction of a·b + c) and run as a loop over the elements. This is
-not a GPU: the arithmetic of the array code is NumPy's (CuPy's own rounding, flush-to-zero and
-parallel reductions are not imitated), and nothing is timed. What it checks is everything around
-the arithmetic: that the kernels compile and are reached, that their wrappers pass the arguments in
-the order the parameter lists declare, shapes, dtypes, contiguity, and the CuPy tests themselves,
-so that a GPU session does not find a broken test.
+(``#define __device__``; a*b + c contracted into an FMA unless the kernel asks for
+``--fmad=false``, as CUDA does) and run as a loop over the elements. This is not a GPU: the
+arithmetic of the array code is NumPy's (CuPy's own rounding, flush-to-zero and parallel
+reductions are not imitated), scalar indexing and full reductions give NumPy scalars where CuPy
+gives 0-d arrays, and nothing is timed. What it checks is everything around the arithmetic: that
+the kernels compile and are reached, that their wrappers pass the arguments in the order the
+parameter lists declare, with CuPy's rules for shapes (broadcasting, exact output shapes) and
+dtypes, contiguity, and the CuPy tests themselves, so that a GPU session does not find a broken
+test.
 
 Arrays are a NumPy subclass (``ndarray``) that minidnn's backend registers as CuPy's; the module's
 functions are NumPy's, returning that subclass. Unlike the strict stand-in (strict_xp.py), it does
 not refuse host arrays: mixing is the strict stand-in's job.
 """
+import atexit
 import ctypes
 import hashlib
 import importlib.machinery
 import importlib.util
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import types
 
 import numpy
+
+from . import host_kernels
 
 # ---- arrays and the module's functions ---------------------------------------------------------
 
@@ -108,26 +113,47 @@ C_TYPES = {"float64": ("double", ctypes.c_double), "float32": ("float", ctypes.c
            "int64": ("long long", ctypes.c_longlong), "int32": ("int", ctypes.c_int),
            "int16": ("short", ctypes.c_short), "int8": ("signed char", ctypes.c_byte),
            "uint8": ("unsigned char", ctypes.c_ubyte), "bool": ("bool", ctypes.c_bool)}
-PROLOGUE = """#include <cmath>
-#include <cstdint>
-using std::exp; using std::log; using std::sqrt; using std::fabs; using std::tanh;
-#define __device__
-"""
+MATH = "using std::exp; using std::log; using std::sqrt; using std::fabs; using std::tanh;\n"
 _BUILD = tempfile.mkdtemp(prefix="emulated_cupy_")
+atexit.register(shutil.rmtree, _BUILD, True)
 _LIBRARIES = {}
 
 
+def _host_has_fma():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return " fma " in f.read().replace("\n", " ")
+    except OSError:
+        return False
+
+
+def _flags(options):
+    """The host compiler's flags for CuPy options: with --fmad=false no contraction of a*b + c;
+    without it (CUDA's default) contraction where the host has FMA, so that a kernel that forgot
+    the option rounds differently here too."""
+    if "--fmad=false" in options or not _host_has_fma():
+        return host_kernels.STRICT_FLAGS
+    return ("-O2", "-mfma", "-ffp-contract=fast")
+
+
 def _parse(params):
-    """'raw T x, int64 C, bool done' -> [(raw, type, name)]."""
+    """'raw T x, int64 C, bool done' -> [(raw, type, name)]: a type is a dtype name or a placeholder
+    (a single capital letter), as CuPy reads them."""
     out = []
     for item in filter(None, (p.strip() for p in params.split(","))):
         words = item.split()
         raw = words[0] == "raw"
-        if raw:
-            words = words[1:]
+        words = words[1:] if raw else words
         if len(words) != 2:
             raise ValueError(f"cannot read the kernel parameter {item!r}")
-        out.append((raw, words[0], words[1]))
+        kind, name = words
+        if name == "i":
+            raise ValueError("a kernel parameter cannot be named 'i' (CuPy's index)")
+        if not (len(kind) == 1 and kind.isupper()):
+            kind = numpy.dtype(kind).name                       # raises for what is not a dtype
+            if kind not in C_TYPES:
+                raise TypeError(f"the emulated ElementwiseKernel does not take {kind} parameters")
+        out.append((raw, kind, name))
     return out
 
 
@@ -139,11 +165,22 @@ def _dtype_name(dtype):
 
 
 class ElementwiseKernel:
-    """cupy.ElementwiseKernel for the host: one C++ function looping over the elements."""
+    """cupy.ElementwiseKernel for the host: one C++ function looping over the elements.
 
-    def __init__(self, in_params, out_params, operation, name="kernel", preamble="", options=(), **unused):
+    Stricter than CuPy where that is simpler: outputs must be given (never allocated), placeholder
+    types come from arrays only, no ``_ind``, float16 and unsigned types other than uint8 are not
+    taken, and it needs a host C++ compiler.
+    """
+
+    def __init__(self, in_params, out_params, operation, name="kernel", reduce_dims=True, preamble="",
+                 no_return=False, return_tuple=False, options=(), **unused):
         self.ins, self.outs = _parse(in_params), _parse(out_params)
         self.operation, self.name, self.preamble, self.options = operation, name, preamble, tuple(options)
+        self.no_return, self.return_tuple = no_return, return_tuple
+
+    def _is_array(self, index, raw, kind):
+        """Raw parameters, outputs and placeholder-typed inputs are arrays; typed inputs are scalars."""
+        return raw or index >= len(self.ins) or kind not in C_TYPES
 
     def _types(self, args):
         """Placeholder letters (T, I, ...) -> dtype names, from the arrays given for them."""
@@ -153,11 +190,10 @@ class ElementwiseKernel:
                 dtype = _dtype_name(arg.dtype)
                 if found.setdefault(kind, dtype) != dtype:
                     raise TypeError(f"kernel {self.name}: {kind} is {found[kind]} and {dtype}")
+        missing = {kind for _, kind, _ in self.ins + self.outs if kind not in C_TYPES} - set(found)
+        if missing:
+            raise TypeError(f"kernel {self.name}: no array gives the type of {sorted(missing)}")
         return found
-
-    def _is_array(self, index, raw, kind):
-        """Raw parameters, outputs and placeholder-typed inputs are arrays; typed inputs are scalars."""
-        return raw or index >= len(self.ins) or kind not in C_TYPES
 
     def _library(self, types_):
         params, binds = [], []
@@ -171,23 +207,21 @@ class ElementwiseKernel:
                 params.append(f"{const}{ctype}* _{name}")
                 binds.append(f"{const}{ctype}& {name} = _{name}[i];")
         typedefs = "".join(f"typedef {C_TYPES[dtype][0]} {letter};\n" for letter, dtype in sorted(types_.items()))
-        source = (PROLOGUE + typedefs + self.preamble +
+        source = (MATH + typedefs + self.preamble +
                   f'\nextern "C" void run(long long _n, {", ".join(params)}) {{\n'
                   f"    for (long long i = 0; i < _n; ++i) {{\n        {' '.join(binds)}\n"
                   f"        {self.operation}\n    }}\n}}\n")
-        key = hashlib.sha256(source.encode()).hexdigest()[:20]
+        flags = _flags(self.options)
+        key = hashlib.sha256((source + " ".join(flags)).encode()).hexdigest()[:20]
         if key not in _LIBRARIES:
-            compiler = shutil.which("g++") or shutil.which("clang++")
-            if compiler is None:
+            if host_kernels.compiler() is None:
                 raise RuntimeError("the emulated CuPy needs a host C++ compiler (g++ or clang++)")
-            path, library = os.path.join(_BUILD, key + ".cpp"), os.path.join(_BUILD, key + ".so")
-            with open(path, "w", encoding="ascii") as f:      # fails on non-ASCII, as CuPy may
-                f.write(source)
-            flags = ["-O1", "-ffp-contract=off", "-shared", "-fPIC"]
-            result = subprocess.run([compiler, *flags, "-o", library, path], capture_output=True, text=True)
-            if result.returncode:
-                raise RuntimeError(f"kernel {self.name} does not compile:\n{result.stderr}")
-            _LIBRARIES[key] = ctypes.CDLL(library)
+            directory = os.path.join(_BUILD, key)
+            os.makedirs(directory)
+            try:
+                _LIBRARIES[key] = host_kernels.build(source, directory, flags)
+            except RuntimeError as exc:
+                raise RuntimeError(f"kernel {self.name}: {exc}") from None
         return _LIBRARIES[key].run
 
     def __call__(self, *args, size=None):
@@ -196,26 +230,36 @@ class ElementwiseKernel:
             raise TypeError(f"kernel {self.name} takes {len(params)} arguments (outputs included: the emulation "
                             f"does not allocate them), got {len(args)}")
         types_ = self._types(args)
-        sizes = {arg.size for index, ((raw, kind, _), arg) in enumerate(zip(params, args))
-                 if not raw and self._is_array(index, raw, kind)}
-        if size is None:
-            if len(sizes) != 1:
-                raise ValueError(f"kernel {self.name}: the non-raw arrays' sizes {sorted(sizes)} differ (or none)")
-            size = sizes.pop()
-        elif sizes:
-            raise ValueError(f"kernel {self.name}: size given with non-raw arrays")
-        pointers, buffers, write_back = [], [], []
-        for index, ((raw, kind, name), arg) in enumerate(zip(params, args)):
-            dtype = types_.get(kind, kind)
-            if not self._is_array(index, raw, kind):
-                pointers.append(C_TYPES[dtype][1](arg))
-                continue
+        arrays = [index for index, (raw, kind, _) in enumerate(params) if self._is_array(index, raw, kind)]
+        for index in arrays:
+            name, arg = params[index][2], args[index]
             if not isinstance(arg, ndarray):
                 raise TypeError(f"kernel {self.name}: {name} must be a device array, got {type(arg).__name__}")
-            if _dtype_name(arg.dtype) != dtype:
-                raise TypeError(f"kernel {self.name}: {name} is {arg.dtype}, the kernel wants {dtype}")
-            buffer = numpy.ascontiguousarray(arg)
-            if index >= len(self.ins) and not numpy.shares_memory(buffer, arg):
+            if _dtype_name(arg.dtype) != types_.get(params[index][1], params[index][1]):
+                raise TypeError(f"kernel {self.name}: {name} is {arg.dtype}, the kernel wants "
+                                f"{types_.get(params[index][1], params[index][1])}")
+        elementwise = [index for index in arrays if not params[index][0]]
+        if elementwise:                                  # CuPy broadcasts them; outputs must have the shape
+            if size is not None:
+                raise ValueError(f"kernel {self.name}: size given with non-raw arrays")
+            shape = numpy.broadcast_shapes(*(args[index].shape for index in elementwise))
+            for index in elementwise:
+                if index >= len(self.ins) and args[index].shape != shape:
+                    raise ValueError(f"kernel {self.name}: out shape {args[index].shape} is mismatched "
+                                     f"(the broadcast shape is {shape})")
+            size = int(numpy.prod(shape))
+        elif size is None:
+            raise ValueError(f"kernel {self.name}: no non-raw array, so size= is needed")
+        pointers, buffers, write_back = [], [], []
+        for index, ((raw, kind, name), arg) in enumerate(zip(params, args)):
+            if index not in arrays:
+                if isinstance(arg, numpy.ndarray):
+                    raise TypeError(f"kernel {self.name}: {name} is a typed scalar, got an array")
+                pointers.append(C_TYPES[kind][1](arg))
+                continue
+            data = arg if raw else numpy.broadcast_to(arg, shape)
+            buffer = numpy.ascontiguousarray(data)
+            if index >= len(self.ins) and not arg.flags.c_contiguous:
                 write_back.append((arg, buffer))
             buffers.append(buffer)                               # alive until the call returns
             pointers.append(ctypes.c_void_p(buffer.ctypes.data))
@@ -223,7 +267,9 @@ class ElementwiseKernel:
         for original, buffer in write_back:
             original[...] = buffer
         outs = args[len(self.ins):]
-        return outs[0] if len(outs) == 1 else tuple(outs)
+        if self.no_return:
+            return None
+        return outs[0] if len(outs) == 1 and not self.return_tuple else tuple(outs)
 
 
 # ---- the module -------------------------------------------------------------------------------------

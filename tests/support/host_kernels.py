@@ -6,25 +6,41 @@ without contraction of a·b + c (``-ffp-contract=off``, as the kernels' ``--fmad
 results can be compared with NumPy's bit for bit.
 """
 import ctypes
+import os
 import shutil
 import subprocess
 
 import numpy
-import pytest
 
 PROLOGUE = "#include <cmath>\n#include <cstdint>\n#define __device__\n"
+# no contraction of a*b + c, as the kernels' --fmad=false
+STRICT_FLAGS = ("-O2", "-ffp-contract=off")
+
+
+def compiler():
+    """The host C++ compiler (g++ or clang++), or None."""
+    return shutil.which("g++") or shutil.which("clang++")
+
+
+def build(source, directory, flags=STRICT_FLAGS):
+    """Compile ``source`` (the prologue added) into a shared library in ``directory``; load it.
+    Raises RuntimeError with the compiler's message when it does not compile."""
+    path, library = os.path.join(directory, "kernel.cpp"), os.path.join(directory, "kernel.so")
+    with open(path, "w", encoding="ascii") as f:      # as CuPy may, fail on non-ASCII source
+        f.write(PROLOGUE + source)
+    result = subprocess.run([compiler(), *flags, "-shared", "-fPIC", "-o", library, path],
+                            capture_output=True, text=True)
+    if result.returncode:
+        raise RuntimeError(f"the kernel's source does not compile:\n{result.stderr}")
+    return ctypes.CDLL(library)
 
 
 def compile_host(tmp_path, source):
     """``source`` (after the prologue) as a loaded shared library; skips without a C++ compiler."""
-    compiler = shutil.which("g++") or shutil.which("clang++")
-    if compiler is None:
+    if compiler() is None:
+        import pytest
         pytest.skip("no host C++ compiler (g++ or clang++) to compile the kernel's source")
-    path, library = tmp_path / "kernel.cpp", tmp_path / "kernel.so"
-    path.write_text(PROLOGUE + source)
-    subprocess.run([compiler, "-O2", "-ffp-contract=off", "-shared", "-fPIC", "-o", str(library), str(path)],
-                   check=True, capture_output=True)
-    return ctypes.CDLL(str(library))
+    return build(source, str(tmp_path))
 
 
 def pointer(a):
