@@ -257,7 +257,7 @@ class ElementwiseKernel:
                     raise TypeError(f"kernel {self.name}: {name} is a typed scalar, got an array")
                 pointers.append(C_TYPES[kind][1](arg))
                 continue
-            data = arg if raw else numpy.broadcast_to(arg, shape)
+            data = arg if raw or index >= len(self.ins) else numpy.broadcast_to(arg, shape)   # outputs: exact shape
             buffer = numpy.ascontiguousarray(data)
             if index >= len(self.ins) and not arg.flags.c_contiguous:
                 write_back.append((arg, buffer))
