@@ -38,18 +38,35 @@ def minidnn_runner(name, steps, xp_name, fused=True):
     opt = SGD(net.named_params(), lr=0.01, momentum=0.9, weight_decay=1e-3)
     loss = SoftmaxCrossEntropy()
 
+    def step(i):
+        with backend.use_fused_kernels(fused):      # on CuPy: the CUDA kernels (unless the environment says no), or the array code
+            opt.zero_grad()
+            net.loss_and_backward(x[i], y[i], loss, train=True)
+            opt.step()
+
     def run():
         sync = getattr(xp, "cuda", None)
         t0 = timer()
-        with backend.use_fused_kernels(fused):      # on CuPy: the CUDA kernels (unless the environment says no), or the array code
-            for i in range(steps):
-                opt.zero_grad()
-                net.loss_and_backward(x[i], y[i], loss, train=True)
-                opt.step()
+        for i in range(steps):
+            step(i)
         if sync is not None:
             xp.cuda.Stream.null.synchronize()
         return timer() - t0
+    run.step = step
     return net, run
+
+
+def step_profile(step, repeats=200):
+    """One CuPy training step's host time (issuing its launches) and device time (start to end on the
+    stream), medians in µs, from cupyx.profiler.benchmark; None without cupyx (e.g. emulated CuPy).
+    A device time no longer than the host time says the step is launch-bound."""
+    try:
+        from cupyx.profiler import benchmark
+    except ImportError:
+        return None
+    result = benchmark(step, (0,), n_repeat=repeats, n_warmup=10)
+    return {"host_us": float(numpy.median(result.cpu_times)) * 1e6,
+            "device_us": float(numpy.median(result.gpu_times[0])) * 1e6}
 
 
 def torch_runner(net, steps, device):
@@ -80,6 +97,8 @@ def main():
     parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--array-code", action="store_true", help="CuPy: only minidnn's array code, not its CUDA kernels")
+    parser.add_argument("--profile", action="store_true",
+                        help="CuPy: also one step's host and device time (cupyx.profiler.benchmark)")
     args = parser.parse_args()
     info = machine_info()
     try:
@@ -118,6 +137,13 @@ def main():
         if "array code" in times:
             row["array_code_ex_per_s"] = ex / statistics.median(times["array code"])
             row["kernels_gain"] = median_ratio(times["array code"], times["minidnn"])
+        if args.profile and args.backend == "cupy":
+            for label, runner in runners:
+                profile = step_profile(runner.step) if hasattr(runner, "step") else None
+                if profile:
+                    row[f"step_{label.replace(' ', '_')}"] = profile
+                    print(f"  {name} {label}: one step {profile['host_us']:.0f} µs on the host, "
+                          f"{profile['device_us']:.0f} µs on the device", flush=True)
         rows.append(row)
         print(f"{name:<13}{args.backend:>8}{row['minidnn_ex_per_s']:>14.0f}"
               f"{row.get('torch_ex_per_s', float('nan')):>12.0f}{row.get('ratio', float('nan')):>8.2f}"
