@@ -44,6 +44,7 @@ IN_PARAMS = "raw T z, I t, int64 K, float64 scale, float64 invalid"
 OUT_PARAMS = "T nll, raw T g"
 OPERATION = "nll = softmax_cross_entropy_row<T>(z, g, i, K, (long long)t, T(scale), T(invalid));"
 OPTIONS = ("--fmad=false",)      # no contraction of a*b + c, as the other kernels
+KERNELS = {"softmax_cross_entropy": (IN_PARAMS, OUT_PARAMS, OPERATION)}
 
 
 def softmax_cross_entropy(logits, labels, grad_scale):
@@ -52,7 +53,7 @@ def softmax_cross_entropy(logits, labels, grad_scale):
     n, k = logits.shape
     nll = cupy.empty(n, dtype=logits.dtype)
     grad = cupy.empty((n, k), dtype=logits.dtype)
-    kernel = backend.elementwise_kernel("softmax_cross_entropy", IN_PARAMS, OUT_PARAMS, OPERATION, PREAMBLE, OPTIONS)
+    kernel = backend.elementwise_kernel("softmax_cross_entropy", *KERNELS["softmax_cross_entropy"], PREAMBLE, OPTIONS)
     kernel(cupy.ascontiguousarray(logits).ravel(), labels, k, 1.0 if grad_scale is None else float(grad_scale),
            float("nan"), nll, grad)
     return nll, grad

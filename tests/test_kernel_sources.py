@@ -20,8 +20,9 @@ def test_every_kernel_module_is_found():
 def test_kernel_sources_are_ascii(name):
     module = importlib.import_module(name)
     sources = {key: value for key, value in vars(module).items()
-               if key.isupper() and isinstance(value, (str, tuple))}
-    assert "PREAMBLE" in sources
+               if key.isupper() and isinstance(value, (str, tuple, dict))}
+    assert "PREAMBLE" in sources and "KERNELS" in sources and "OPTIONS" in sources
     for key, value in sources.items():
-        text = value if isinstance(value, str) else " ".join(v for v in value if isinstance(v, str))
+        parts = value.values() if isinstance(value, dict) else [value]
+        text = " ".join(p if isinstance(p, str) else " ".join(v for v in p if isinstance(v, str)) for p in parts)
         assert text.isascii(), f"{name}.{key}: {sorted({c for c in text if not c.isascii()})}"

@@ -26,6 +26,7 @@ IN_PARAMS = "int64 J, int64 L"
 OUT_PARAMS = "raw T a"
 OPERATION = "accumulate_column(a, i, J, L);"
 OPTIONS = ("--fmad=false",)      # additions only; as the other kernels
+KERNELS = {"accumulate_states": (IN_PARAMS, OUT_PARAMS, OPERATION)}
 
 
 def accumulate(a):
@@ -34,6 +35,6 @@ def accumulate(a):
     columns = a.shape[2] if a.ndim == 3 else 1
     if not a.flags.c_contiguous:
         raise ValueError("the states to accumulate must be C-contiguous")
-    kernel = backend.elementwise_kernel("accumulate_states", IN_PARAMS, OUT_PARAMS, OPERATION, PREAMBLE, OPTIONS)
+    kernel = backend.elementwise_kernel("accumulate_states", *KERNELS["accumulate_states"], PREAMBLE, OPTIONS)
     kernel(steps, columns, a.ravel(), size=rows * columns)       # a view: the sums land in a
     return a

@@ -144,9 +144,10 @@ OPERATION = ("done = mt_step<T>(f, g, T(gtol), T(xtol), stp[r], stpmax[r], width
              "stx[r], sty[r], stmin[r], stmax[r], finit[r], fx[r], fy[r], ginit[r], gtest[r], gx[r], gy[r], "
              "brackt[r], stage1[r]);")
 OPTIONS = ("--fmad=false",)
+KERNELS = {"more_thuente_step": (IN_PARAMS, OUT_PARAMS, OPERATION)}
 
 def step_kernel():
-    return backend.elementwise_kernel("more_thuente_step", IN_PARAMS, OUT_PARAMS, OPERATION, PREAMBLE, OPTIONS)
+    return backend.elementwise_kernel("more_thuente_step", *KERNELS["more_thuente_step"], PREAMBLE, OPTIONS)
 
 
 def fused_step(search, f, g, rows):

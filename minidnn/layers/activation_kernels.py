@@ -25,17 +25,18 @@ RELU = ("T x", "T y, bool mask", "relu_entry<T>(x, y, mask);")
 SIGMOID = ("T x", "T y", "y = sigmoid_entry<T>(x);")
 SIGMOID_GRAD = ("T gy, T y", "T gx", "gx = sigmoid_grad_entry<T>(gy, y);")
 OPTIONS = ("--fmad=false",)
+KERNELS = {"relu_forward": RELU, "sigmoid_forward": SIGMOID, "sigmoid_backward": SIGMOID_GRAD}
 
 
-def _kernel(name, params):
-    return backend.elementwise_kernel(name, *params, PREAMBLE, OPTIONS)
+def _kernel(name):
+    return backend.elementwise_kernel(name, *KERNELS[name], PREAMBLE, OPTIONS)
 
 
 def relu(x):
     """(x · [x > 0], [x > 0]) for a CuPy array, as ``ReLU.forward``."""
     import cupy
     y, mask = cupy.empty_like(x), cupy.empty(x.shape, dtype=bool)
-    _kernel("relu_forward", RELU)(x, y, mask)
+    _kernel("relu_forward")(x, y, mask)
     return y, mask
 
 
@@ -43,7 +44,7 @@ def sigmoid(x):
     """0.5 tanh(0.5 x) + 0.5 for a CuPy array, as ``Sigmoid.forward``."""
     import cupy
     y = cupy.empty_like(x)
-    _kernel("sigmoid_forward", SIGMOID)(x, y)
+    _kernel("sigmoid_forward")(x, y)
     return y
 
 
@@ -51,5 +52,5 @@ def sigmoid_grad(gy, y):
     """gy · y (1 − y) for CuPy arrays of one dtype, as ``Sigmoid.backward``."""
     import cupy
     gx = cupy.empty_like(gy)
-    _kernel("sigmoid_backward", SIGMOID_GRAD)(gy, y, gx)
+    _kernel("sigmoid_backward")(gy, y, gx)
     return gx

@@ -57,8 +57,12 @@ ARGS = "C, N, H, W, KH, KW, SH, SW, PH, PW, OH, OW"
 IM2COL = ("raw T x, " + SIZES + ", float64 pad", "T col", f"col = im2col_entry<T>(x, i, {ARGS}, T(pad));")
 COL2IM = ("raw T col, " + SIZES, "T x", f"x = col2im_entry<T>(col, i, {ARGS});")
 
-def _kernel(name, params):
-    return backend.elementwise_kernel(name, *params, PREAMBLE)
+OPTIONS = ("--fmad=false",)      # copies and sums only; as the other kernels
+KERNELS = {"im2col": IM2COL, "col2im": COL2IM}
+
+
+def _kernel(name):
+    return backend.elementwise_kernel(name, *KERNELS[name], PREAMBLE, OPTIONS)
 
 
 def im2col(x, kh, kw, sh, sw, ph, pw, oh, ow, pad_value):
@@ -66,7 +70,7 @@ def im2col(x, kh, kw, sh, sw, ph, pw, oh, ow, pad_value):
     import cupy
     n, c, h, w = x.shape
     col = cupy.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
-    _kernel("im2col", IM2COL)(cupy.ascontiguousarray(x).ravel(), c, n, h, w, kh, kw, sh, sw, ph, pw, oh, ow,
+    _kernel("im2col")(cupy.ascontiguousarray(x).ravel(), c, n, h, w, kh, kw, sh, sw, ph, pw, oh, ow,
                               float(pad_value), col)
     return col
 
@@ -79,5 +83,5 @@ def col2im(col, h, w, sh, sw, ph, pw):
         raise ValueError(f"col2im: columns {col.shape} do not fit a {h}×{w} image with stride {(sh, sw)}, "
                          f"padding {(ph, pw)}")
     x = cupy.empty((n, c, h, w), dtype=col.dtype)
-    _kernel("col2im", COL2IM)(cupy.ascontiguousarray(col).ravel(), c, n, h, w, kh, kw, sh, sw, ph, pw, oh, ow, x)
+    _kernel("col2im")(cupy.ascontiguousarray(col).ravel(), c, n, h, w, kh, kw, sh, sw, ph, pw, oh, ow, x)
     return x

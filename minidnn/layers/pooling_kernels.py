@@ -82,8 +82,11 @@ BACKWARD = ("raw T gy, raw int16 argmax, " + SIZES, "T gx", f"gx = maxpool_grad_
 OPTIONS = ("--fmad=false",)      # no contraction of a*b + c (here exact anyway: b is 0 or 1)
 
 
-def _kernel(name, params):
-    return backend.elementwise_kernel(name, *params, PREAMBLE, OPTIONS)
+KERNELS = {"maxpool_forward": FORWARD, "maxpool_backward": BACKWARD}
+
+
+def _kernel(name):
+    return backend.elementwise_kernel(name, *KERNELS[name], PREAMBLE, OPTIONS)
 
 
 def maxpool_forward(x, kernel, stride, padding, oh, ow):
@@ -93,7 +96,7 @@ def maxpool_forward(x, kernel, stride, padding, oh, ow):
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     y = cupy.empty((n, c, oh, ow), dtype=x.dtype)
     argmax = cupy.empty((n, c, oh, ow), dtype=cupy.int16)
-    _kernel("maxpool_forward", FORWARD)(cupy.ascontiguousarray(x).ravel(), c, h, w, kh, kw, sh, sw, ph, pw, oh, ow,
+    _kernel("maxpool_forward")(cupy.ascontiguousarray(x).ravel(), c, h, w, kh, kw, sh, sw, ph, pw, oh, ow,
                                         float("-inf"), y, argmax)
     return y, argmax
 
@@ -108,6 +111,6 @@ def maxpool_backward(gy, argmax, x_shape, kernel, stride, padding):
         raise ValueError(f"MaxPool2D backward: gy {tuple(gy.shape)} does not match the forward's output "
                          f"{tuple(argmax.shape)}")
     gx = cupy.empty((n, c, h, w), dtype=gy.dtype)
-    _kernel("maxpool_backward", BACKWARD)(cupy.ascontiguousarray(gy).ravel(), cupy.ascontiguousarray(argmax).ravel(),
+    _kernel("maxpool_backward")(cupy.ascontiguousarray(gy).ravel(), cupy.ascontiguousarray(argmax).ravel(),
                                           c, h, w, kh, kw, sh, sw, ph, pw, oh, ow, gx)
     return gx

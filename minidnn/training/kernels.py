@@ -26,6 +26,7 @@ IN_PARAMS = "T g, float64 lam, float64 lr, float64 mu, bool nesterov"
 OUT_PARAMS = "T v, T w"
 OPERATION = "sgd_momentum<T>(g, lam != 0.0, T(lam), T(lr), T(mu), nesterov, v, w);"   # λ ≠ 0 as a double
 OPTIONS = ("--fmad=false",)
+KERNELS = {"sgd_momentum": (IN_PARAMS, OUT_PARAMS, OPERATION)}      # name: (in, out, operation)
 
 def sgd_momentum_kernel():
-    return backend.elementwise_kernel("sgd_momentum", IN_PARAMS, OUT_PARAMS, OPERATION, PREAMBLE, OPTIONS)
+    return backend.elementwise_kernel("sgd_momentum", *KERNELS["sgd_momentum"], PREAMBLE, OPTIONS)

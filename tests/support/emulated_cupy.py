@@ -195,7 +195,10 @@ class ElementwiseKernel:
             raise TypeError(f"kernel {self.name}: no array gives the type of {sorted(missing)}")
         return found
 
-    def _library(self, types_):
+    def source(self, types_, device=False, function="run"):
+        """The kernel as C++: for the host, ``extern "C" void run(n, ...)`` looping over the elements;
+        with ``device``, a CUDA ``__global__`` function of one thread per element (for nvcc). Raw
+        parameters are pointers, non-raw ones references to their element, as CuPy binds them."""
         params, binds = [], []
         for index, (raw, kind, name) in enumerate(self.ins + self.outs):
             ctype, const = C_TYPES[types_.get(kind, kind)][0], "const " if index < len(self.ins) else ""
@@ -207,10 +210,18 @@ class ElementwiseKernel:
                 params.append(f"{const}{ctype}* _{name}")
                 binds.append(f"{const}{ctype}& {name} = _{name}[i];")
         typedefs = "".join(f"typedef {C_TYPES[dtype][0]} {letter};\n" for letter, dtype in sorted(types_.items()))
-        source = (MATH + typedefs + self.preamble +
-                  f'\nextern "C" void run(long long _n, {", ".join(params)}) {{\n'
-                  f"    for (long long i = 0; i < _n; ++i) {{\n        {' '.join(binds)}\n"
-                  f"        {self.operation}\n    }}\n}}\n")
+        if device:
+            head = f"__global__ void {function}(long long _n, {', '.join(params)}) {{\n"
+            loop = "    const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;\n    if (i < _n) {\n"
+            return typedefs + self.preamble + "\n" + head + loop + f"        {' '.join(binds)}\n" \
+                f"        {self.operation}\n    }}\n}}\n"
+        return (MATH + typedefs + self.preamble +
+                f'\nextern "C" void {function}(long long _n, {", ".join(params)}) {{\n'
+                f"    for (long long i = 0; i < _n; ++i) {{\n        {' '.join(binds)}\n"
+                f"        {self.operation}\n    }}\n}}\n")
+
+    def _library(self, types_):
+        source = self.source(types_)
         flags = _flags(self.options)
         key = hashlib.sha256((source + " ".join(flags)).encode()).hexdigest()[:20]
         if key not in _LIBRARIES:
