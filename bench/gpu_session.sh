@@ -4,7 +4,7 @@
 # Everything it measures is written into $OUT. The GPU attacks run whole sets as one batch: each
 # iteration costs a fixed number of kernel launches, which a larger batch shares among more images.
 # Dry run on a CPU first (CuPy emulated, timings meaningless): MINIDNN_EMULATE_CUPY=1 OUT=/tmp/dry
-# T_TRAIN=40 T_ATTACK_N200=60 T_PHASES=40 bash bench/gpu_session.sh
+# T_TRAIN=120 T_ATTACK_N200=60 T_PHASES=40 bash bench/gpu_session.sh
 set -u
 export MINIDNN_DATA="$PWD/data/mnist" PYTHONPATH="$PWD"
 OUT="${OUT:-/tmp/gpu_out}"; mkdir -p "$OUT"

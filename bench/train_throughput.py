@@ -61,14 +61,16 @@ def minidnn_runner(name, steps, xp_name, fused=True):
 
 
 def step_profile(step, repeats=200):
-    """One CuPy training step's host time (issuing its launches) and device time (start to end on the
-    stream), medians in µs, from cupyx.profiler.benchmark; None without cupyx (e.g. emulated CuPy).
-    A device time no longer than the host time says the step is launch-bound."""
+    """One CuPy training step's host time (issuing its launches) and device time (from an event
+    before the call to one after it, on the stream), medians in µs, from cupyx.profiler.benchmark;
+    None without cupyx. A device time close to the host time says the GPU waited for the launches
+    (launch-bound); a much longer one, that its work took longer than issuing it. (Under the
+    emulated CuPy both are the host's time.)"""
     try:
         from cupyx.profiler import benchmark
     except ImportError:
         return None
-    result = benchmark(step, (0,), n_repeat=repeats, n_warmup=10)
+    result = benchmark(step, (0,), n_repeat=repeats, n_warmup=10, max_duration=5)
     return {"host_us": float(numpy.median(result.cpu_times)) * 1e6,
             "device_us": float(numpy.median(result.gpu_times[0])) * 1e6}
 
@@ -149,13 +151,13 @@ def main():
                     print(f"  {name} {label}: one step {profile['host_us']:.0f} µs on the host, "
                           f"{profile['device_us']:.0f} µs on the device", flush=True)
         rows.append(row)
+        if args.json:                               # after every model: a timeout keeps the rows so far
+            with open(args.json, "w") as f:
+                json.dump({"machine": info, "rows": rows}, f, indent=1)
         print(f"{name:<13}{args.backend:>8}{row['minidnn_ex_per_s']:>14.0f}"
               f"{row.get('torch_ex_per_s', float('nan')):>12.0f}{row.get('ratio', float('nan')):>8.2f}"
               + (f"   array code {row['array_code_ex_per_s']:.0f} ex/s, kernels {row['kernels_gain']:.2f}x"
                  if "array code" in times else ""), flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": info, "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -113,7 +113,16 @@ C_TYPES = {"float64": ("double", ctypes.c_double), "float32": ("float", ctypes.c
            "int64": ("long long", ctypes.c_longlong), "int32": ("int", ctypes.c_int),
            "int16": ("short", ctypes.c_short), "int8": ("signed char", ctypes.c_byte),
            "uint8": ("unsigned char", ctypes.c_ubyte), "bool": ("bool", ctypes.c_bool)}
-MATH = "using std::exp; using std::log; using std::sqrt; using std::fabs; using std::tanh;\n"
+MATH = "#include <cstddef>\nusing std::exp; using std::log; using std::sqrt; using std::fabs; using std::tanh;\n"
+# CuPy's CArray as a kernel sees a raw parameter: indexed by a flat index and nothing else (no
+# pointer arithmetic, no conversion to a pointer); elements of a const (input) array are const
+RAW_ARRAY = r"""
+template <typename T> struct RawArray {
+    T* data;
+    __device__ T& operator[](ptrdiff_t k) { return data[k]; }
+    __device__ const T& operator[](ptrdiff_t k) const { return data[k]; }
+};
+"""
 _BUILD = tempfile.mkdtemp(prefix="emulated_cupy_")
 atexit.register(shutil.rmtree, _BUILD, True)
 _LIBRARIES = {}
@@ -196,29 +205,36 @@ class ElementwiseKernel:
         return found
 
     def source(self, types_, device=False, function="run"):
-        """The kernel as C++: for the host, ``extern "C" void run(n, ...)`` looping over the elements;
-        with ``device``, a CUDA ``__global__`` function of one thread per element (for nvcc). Raw
-        parameters are pointers, non-raw ones references to their element, as CuPy binds them."""
-        params, binds = [], []
+        """The kernel as C++ with CuPy's bindings: a raw parameter is an array object indexed by a flat
+        index (``RawArray``, CuPy's CArray with only its ``operator[]``; const for inputs), a non-raw
+        one a reference to its element, a typed scalar a const value, ``i`` a ``ptrdiff_t``. For the
+        host ``extern "C" void run(n, ...)`` loops over the elements (arrays passed as pointers);
+        with ``device``, ``extern "C" __global__ void <function>`` runs a grid-stride loop, as CuPy's."""
+        params, setup, binds = [], [], []
         for index, (raw, kind, name) in enumerate(self.ins + self.outs):
-            ctype, const = C_TYPES[types_.get(kind, kind)][0], "const " if index < len(self.ins) else ""
-            if raw:
-                params.append(f"{const}{ctype}* {name}")
-            elif not self._is_array(index, raw, kind):           # a scalar
-                params.append(f"{ctype} {name}")
-            else:                                                # an element of a non-raw array
-                params.append(f"{const}{ctype}* _{name}")
-                binds.append(f"{const}{ctype}& {name} = _{name}[i];")
+            ctype = C_TYPES[types_.get(kind, kind)][0]
+            const = "const " if index < len(self.ins) else ""
+            if not self._is_array(index, raw, kind):            # a typed scalar
+                params.append(f"const {ctype} {name}")
+                continue
+            array = name if raw else f"_raw_{name}"
+            if device:
+                params.append(f"{const}RawArray<{ctype}> {array}")
+            else:
+                params.append(f"void* _p_{name}")
+                setup.append(f"{const}RawArray<{ctype}> {array}{{({ctype}*)_p_{name}}};")
+            if not raw:
+                binds.append(f"{const}{ctype}& {name} = {array}[i];")
         typedefs = "".join(f"typedef {C_TYPES[dtype][0]} {letter};\n" for letter, dtype in sorted(types_.items()))
+        body = f"        {' '.join(binds)}\n        {self.operation}\n    }}\n}}\n"
         if device:
-            head = f"__global__ void {function}(long long _n, {', '.join(params)}) {{\n"
-            loop = "    const long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;\n    if (i < _n) {\n"
-            return typedefs + self.preamble + "\n" + head + loop + f"        {' '.join(binds)}\n" \
-                f"        {self.operation}\n    }}\n}}\n"
-        return (MATH + typedefs + self.preamble +
+            return (RAW_ARRAY + typedefs + self.preamble +
+                    f'\nextern "C" __global__ void {function}(const ptrdiff_t _n, {", ".join(params)}) {{\n'
+                    "    for (ptrdiff_t i = blockIdx.x * (ptrdiff_t)blockDim.x + threadIdx.x; i < _n;\n"
+                    "         i += (ptrdiff_t)blockDim.x * gridDim.x) {\n" + body)
+        return (MATH + RAW_ARRAY + typedefs + self.preamble +
                 f'\nextern "C" void {function}(long long _n, {", ".join(params)}) {{\n'
-                f"    for (long long i = 0; i < _n; ++i) {{\n        {' '.join(binds)}\n"
-                f"        {self.operation}\n    }}\n}}\n")
+                f"    {' '.join(setup)}\n    for (ptrdiff_t i = 0; i < _n; ++i) {{\n" + body)
 
     def _library(self, types_):
         source = self.source(types_)
@@ -298,15 +314,16 @@ def module():
     return fake
 
 
-def _benchmark(func, args=(), kwargs=None, n_repeat=10000, n_warmup=10, **unused):
-    """cupyx.profiler.benchmark on the host: the host times, and the same as 'device' times."""
+def _benchmark(func, args=(), kwargs={}, n_repeat=10000, *, name=None, n_warmup=10, max_duration=float("inf"),
+               devices=None):
+    """cupyx.profiler.benchmark (its signature) on the host: the host times, and the same as 'device' times."""
     import time
     for _ in range(n_warmup):
-        func(*args, **(kwargs or {}))
-    times = []
-    for _ in range(n_repeat):
+        func(*args, **kwargs)
+    times, start = [], time.perf_counter()
+    while len(times) < n_repeat and time.perf_counter() - start < max_duration:
         t0 = time.perf_counter()
-        func(*args, **(kwargs or {}))
+        func(*args, **kwargs)
         times.append(time.perf_counter() - t0)
     return types.SimpleNamespace(cpu_times=numpy.array(times), gpu_times=numpy.array([times]))
 
