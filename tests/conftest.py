@@ -13,9 +13,34 @@ from hypothesis import HealthCheck, settings
 from minidnn import backend
 from support.blas import one_openblas_thread
 
-if os.environ.get("MINIDNN_EMULATE_CUPY") == "1":       # CuPy emulated on the CPU (support/emulated_cupy.py)
+EMULATED_CUPY = os.environ.get("MINIDNN_EMULATE_CUPY") == "1"
+if EMULATED_CUPY:                                       # CuPy emulated on the CPU (support/emulated_cupy.py)
     from support import emulated_cupy
     emulated_cupy.install()
+
+
+@pytest.fixture(autouse=True)
+def kernels_come_from_their_registries(monkeypatch):
+    """Under the emulated CuPy, every kernel minidnn builds is one its module declares (KERNELS, PREAMBLE,
+    OPTIONS), so that the nvcc check (test_kernels_compile_for_gpu.py) covers what actually runs."""
+    if not EMULATED_CUPY:
+        yield
+        return
+    import importlib
+    from test_kernel_sources import KERNEL_MODULES
+    declared = {}
+    for name in KERNEL_MODULES:
+        module = importlib.import_module(name)
+        for kernel, params in module.KERNELS.items():
+            declared[kernel] = (tuple(params), module.PREAMBLE, tuple(module.OPTIONS))
+    build = backend.elementwise_kernel
+
+    def checked(name, in_params, out_params, operation, preamble="", options=()):
+        assert declared.get(name) == ((in_params, out_params, operation), preamble, tuple(options)), \
+            f"kernel {name!r} is not built from its module's KERNELS, PREAMBLE and OPTIONS"
+        return build(name, in_params, out_params, operation, preamble, options)
+    monkeypatch.setattr(backend, "elementwise_kernel", checked)
+    yield
 
 settings.register_profile("ci", max_examples=10, deadline=None, derandomize=True, database=None,
                           suppress_health_check=[HealthCheck.too_slow], print_blob=True)
