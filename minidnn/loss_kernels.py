@@ -1,15 +1,14 @@
 """Softmax cross-entropy and its gradient as one CUDA kernel, for CuPy.
 
 The array version (``losses.softmax_cross_entropy_rows``) is log-softmax (a maximum, a
-subtraction, an exponential, a sum, a logarithm, a subtraction), a gather of each row's
-label and its negation, an exponential, a subtract-one at the labels and the scaling: 14
-kernel launches for a (128, 10) batch (``bench/launch_count.py``), each far too small to
-keep a GPU busy. Here one thread per row does all of it,
-in the same order of operations. The row's sum Σ e^shifted runs left to right where
-NumPy sums pairwise, and the exponential and logarithm are CUDA's, so the results agree
-with NumPy's to rounding, not bit for bit (the tests compile this source for the host
-and compare). A label outside [0, K) gives a NaN row instead of reading outside it (NumPy's
-indexing raises for t ≥ K and wraps t < 0 around; CuPy's wraps both).
+subtraction, an exponential, a sum, a logarithm, a subtraction), a gather of each row's label
+and its negation, an exponential, a subtract-one at the labels and the scaling: 14 kernel
+launches for a (128, 10) batch (``bench/launch_count.py``), each far too small to keep a GPU
+busy. Here one thread per row does all of it, in the same order of operations. The row's sum
+Σ e^shifted runs left to right where NumPy sums pairwise, and the exponential and logarithm
+are CUDA's, so the results agree with NumPy's to rounding, not bit for bit (the tests compile
+this source for the host and compare). A label outside [0, K) gives a NaN row instead of
+reading outside it (NumPy's indexing raises for t ≥ K and wraps t < 0 around; CuPy's wraps both).
 """
 
 from . import backend
