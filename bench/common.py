@@ -9,13 +9,34 @@ import platform
 import statistics
 import sys
 import time
+import types
 
 import numpy
+
+
+
+def _host_benchmark(func, args=(), kwargs={}, n_repeat=10000, *, name=None, n_warmup=10, max_duration=float("inf"),
+                    devices=None):
+    """cupyx.profiler.benchmark (its signature) for the emulated CuPy: host times, reported as device
+    times too (there is no device)."""
+    for _ in range(n_warmup):
+        func(*args, **kwargs)
+    times, start = [], time.perf_counter()
+    while len(times) < n_repeat and time.perf_counter() - start < max_duration:
+        t0 = time.perf_counter()
+        func(*args, **kwargs)
+        times.append(time.perf_counter() - t0)
+    return types.SimpleNamespace(cpu_times=numpy.array(times), gpu_times=numpy.array([times]))
+
 
 if os.environ.get("MINIDNN_EMULATE_CUPY") == "1":
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
     from support import emulated_cupy
-    emulated_cupy.install()
+    if emulated_cupy.install() is not None:          # and cupyx.profiler.benchmark, timing on the host
+        profiler = types.ModuleType("cupyx.profiler")
+        profiler.benchmark = _host_benchmark
+        sys.modules["cupyx"] = types.ModuleType("cupyx")
+        sys.modules["cupyx"].profiler = sys.modules["cupyx.profiler"] = profiler
 
 
 def machine_info():

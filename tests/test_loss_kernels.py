@@ -18,7 +18,7 @@ from minidnn.networks import Sequential
 from minidnn.layers import Dense, ReLU
 
 from support.arrays import seeds
-from support.host_kernels import compile_host, pointer
+from support.host_kernels import compile_host, pointer, record_calls
 from support.strict_xp import strict
 
 HOST = r"""
@@ -131,9 +131,7 @@ def test_the_kernel_is_not_used_off_cupy(monkeypatch):
 def test_cupy_agrees_with_numpy(dtype, kernels, monkeypatch, cupy_backend):
     """The CUDA kernel (or CuPy's array code) in the loss and in the attack objective, against NumPy."""
     cupy = cupy_backend
-    launches = []
-    kernel = loss_kernels.softmax_cross_entropy
-    monkeypatch.setattr(loss_kernels, "softmax_cross_entropy", lambda *a: launches.append(1) or kernel(*a))
+    launches = record_calls(monkeypatch, loss_kernels, "softmax_cross_entropy")
     rng = numpy.random.default_rng(2)
     with backend.use_fused_kernels(kernels), numpy.errstate(invalid="ignore", over="ignore"):
         for n, k, spread, specials, grad_scale in [(128, 10, 3.0, False, 1 / 128), (7, 3, 60.0, True, -1.0),

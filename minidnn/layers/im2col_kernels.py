@@ -11,9 +11,18 @@ bit: the tests compile this source for the host and compare it with the array ve
 from .. import backend
 from .im2col import output_size
 
+# Along one axis, the window that reads input position p at kernel offset k (padding P, stride S,
+# O windows), or -1 where none does: the adjoint's search, shared with max pooling's backward.
+WINDOW_READING = r"""
+__device__ inline long long window_reading(long long p, long long P, long long k, long long S, long long O) {
+    const long long d = p + P - k;
+    return (d < 0 || d % S != 0 || d / S >= O) ? -1 : d / S;
+}
+"""
+
 # Index arithmetic on int64; F is the float type; X and Col anything indexable, passed by value
 # (a CuPy CArray, a pointer).
-PREAMBLE = r"""
+PREAMBLE = WINDOW_READING + r"""
 // col[c, ki, kj, n, oh, ow] = x_pad[n, c, ki + sh*oh, kj + sw*ow]: x (N, C, H, W) C-ordered, pad outside
 template <typename F, typename X>
 __device__ F im2col_entry(X x, long long idx, long long C, long long N, long long H, long long W,
@@ -41,12 +50,12 @@ __device__ F col2im_entry(Col col, long long idx, long long C, long long N, long
     const long long n = idx / C;
     F sum = F(0);
     for (long long ki = 0; ki < KH; ++ki) {
-        const long long dh = h + PH - ki;
-        if (dh < 0 || dh % SH != 0 || dh / SH >= OH) continue;
+        const long long oh = window_reading(h, PH, ki, SH, OH);
+        if (oh < 0) continue;
         for (long long kj = 0; kj < KW; ++kj) {
-            const long long dw = w + PW - kj;
-            if (dw < 0 || dw % SW != 0 || dw / SW >= OW) continue;
-            sum = sum + F(col[((((c * KH + ki) * KW + kj) * N + n) * OH + dh / SH) * OW + dw / SW]);
+            const long long ow = window_reading(w, PW, kj, SW, OW);
+            if (ow < 0) continue;
+            sum = sum + F(col[((((c * KH + ki) * KW + kj) * N + n) * OH + oh) * OW + ow]);
         }
     }
     return sum;

@@ -14,6 +14,7 @@ backward's products, where NumPy keeps it.
 """
 
 from .. import backend
+from .im2col_kernels import WINDOW_READING
 
 # numpy.maximum's rule on x86: a NaN operand (the first if both are), else the larger, the second on ties
 NUMPY_MAXIMUM = r"""
@@ -21,7 +22,7 @@ template <typename F> __device__ inline F numpy_maximum(F a, F b) { return (a > 
 """
 
 # x (N, C, H, W) C-ordered, its windows read ``pad`` (−∞) outside it; y, argmax (N, C, OH, OW).
-PREAMBLE = NUMPY_MAXIMUM + r"""
+PREAMBLE = NUMPY_MAXIMUM + WINDOW_READING + r"""
 // y[n, c, oh, ow] = max over the offsets k = (ki, kj), in order, of x_pad[n, c, SH*oh + ki, SW*ow + kj];
 // argmax = the first k where the running maximum grew (the array version's  view > y)
 template <typename F, typename X>
@@ -49,7 +50,7 @@ __device__ void maxpool_entry(X x, long long idx, long long C, long long H, long
 }
 
 // gx[n, c, h, w] = sum over the offsets k, in order, of gy[n, c, oh, ow] * [argmax[n, c, oh, ow] = k]
-// for the window (oh, ow) that reads pixel (h, w) at offset k (the windows found as in col2im_entry)
+// for the window (oh, ow) that reads pixel (h, w) at offset k (window_reading, as col2im)
 template <typename F, typename G, typename A>
 __device__ F maxpool_grad_entry(G gy, A argmax, long long idx, long long C, long long H, long long W, long long KH,
                                 long long KW, long long SH, long long SW, long long PH, long long PW, long long OH,
@@ -60,12 +61,12 @@ __device__ F maxpool_grad_entry(G gy, A argmax, long long idx, long long C, long
     const long long n = idx / C;
     F sum = F(0);
     for (long long ki = 0; ki < KH; ++ki) {
-        const long long dh = h + PH - ki;
-        if (dh < 0 || dh % SH != 0 || dh / SH >= OH) continue;
+        const long long oh = window_reading(h, PH, ki, SH, OH);
+        if (oh < 0) continue;
         for (long long kj = 0; kj < KW; ++kj) {
-            const long long dw = w + PW - kj;
-            if (dw < 0 || dw % SW != 0 || dw / SW >= OW) continue;
-            const long long out = ((n * C + c) * OH + dh / SH) * OW + dw / SW;
+            const long long ow = window_reading(w, PW, kj, SW, OW);
+            if (ow < 0) continue;
+            const long long out = ((n * C + c) * OH + oh) * OW + ow;
             sum = sum + F(gy[out]) * F(argmax[out] == ki * KW + kj);
         }
     }

@@ -13,7 +13,7 @@ from minidnn import backend
 from minidnn.attacks import cauchy_kernels, lbfgsb
 
 from support.arrays import seeds
-from support.host_kernels import bits, compile_host, pointer
+from support.host_kernels import bits, compile_host, pointer, record_calls, same_bits
 
 HOST = r"""
 %(preamble)s
@@ -63,8 +63,7 @@ def test_host_compiled_kernel_gives_cumsums_bits(library, rows, steps, columns, 
         expected = numpy.cumsum(a, axis=1)
         loop = lbfgsb._accumulate_states(a.copy(), form="loop")
         ours = host_accumulate(library, a.copy())
-    same = lambda x, y: ((bits(x) == bits(y)) | (numpy.isnan(x) & numpy.isnan(y))).all()   # a NaN as a NaN
-    assert same(ours, expected) and same(loop, expected)
+    assert same_bits(ours, expected) and same_bits(loop, expected)
 
 
 def test_a_kernel_that_skips_a_state_is_caught(tmp_path):
@@ -84,9 +83,7 @@ def test_a_kernel_that_skips_a_state_is_caught(tmp_path):
 def test_cupy_accumulates_in_numpys_order(dtype, kernels, monkeypatch, cupy_backend):
     """The CUDA kernel gives NumPy's bits; with the kernels off, CuPy's cumsum is used (its own rounding)."""
     cupy = cupy_backend
-    launches = []
-    kernel = cauchy_kernels.accumulate
-    monkeypatch.setattr(cauchy_kernels, "accumulate", lambda a: launches.append(1) or kernel(a))
+    launches = record_calls(monkeypatch, cauchy_kernels, "accumulate")
     rng = numpy.random.default_rng(1)
     with backend.use_fused_kernels(kernels), numpy.errstate(invalid="ignore"):
         for shape in [(1000, 33, 20), (1000, 33), (3, 1, 20)]:
@@ -94,7 +91,7 @@ def test_cupy_accumulates_in_numpys_order(dtype, kernels, monkeypatch, cupy_back
             got = cupy.asnumpy(lbfgsb._accumulate_states(cupy.asarray(a)))
             expected = numpy.cumsum(a, axis=1)
             if kernels:
-                assert ((bits(got) == bits(expected)) | (numpy.isnan(got) & numpy.isnan(expected))).all()
+                assert same_bits(got, expected)
             else:       # another order of additions: within a few ulps of the sum of magnitudes
                 bound = 8 * numpy.finfo(dtype).eps * numpy.cumsum(abs(a).astype(numpy.float64), axis=1)
                 finite = numpy.isfinite(expected)

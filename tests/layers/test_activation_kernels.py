@@ -14,7 +14,7 @@ from minidnn import backend
 from minidnn.layers import ReLU, Sigmoid, activation_kernels
 
 from support.arrays import seeds, strided
-from support.host_kernels import bits, compile_host, pointer
+from support.host_kernels import compile_host, pointer, record_calls, same_bits as same
 
 HOST = r"""
 using std::tanh;
@@ -49,11 +49,6 @@ def values(rng, shape, dtype):
     special = rng.random(shape) < 0.1
     x[special] = rng.choice([0.0, -0.0, numpy.inf, -numpy.inf, numpy.nan], size=int(special.sum()))
     return x.astype(dtype)
-
-
-def same(a, b):
-    """Equal bits, or both NaN."""
-    return ((bits(a) == bits(b)) | (numpy.isnan(a) & numpy.isnan(b))).all()
 
 
 def host(library, name, *arrays, out_dtypes):
@@ -103,10 +98,7 @@ def test_other_arithmetic_is_caught(tmp_path, old, new):
 def test_cupy_agrees_with_numpy(dtype, use_kernels, monkeypatch, cupy_backend):
     """The CUDA kernels (or CuPy's array code) on contiguous and strided inputs, against NumPy."""
     cupy = cupy_backend
-    launches = []
-    for name in ("relu", "sigmoid", "sigmoid_grad"):
-        function = getattr(activation_kernels, name)
-        monkeypatch.setattr(activation_kernels, name, lambda *a, f=function, name=name: launches.append(name) or f(*a))
+    launches = record_calls(monkeypatch, activation_kernels, "relu", "sigmoid", "sigmoid_grad")
     rng = numpy.random.default_rng(1)
     with backend.use_fused_kernels(use_kernels), numpy.errstate(invalid="ignore", over="ignore"):
         x, gy = values(rng, (6, 40, 3), dtype), values(rng, (6, 40, 3), dtype)

@@ -14,7 +14,7 @@ from minidnn.layers import im2col_kernels
 from minidnn.layers.im2col import col2im, im2col, output_size
 
 from support.arrays import image_shape, seeds, strided, window_geometry
-from support.host_kernels import bits, compile_host, pointer
+from support.host_kernels import bits, compile_host, pointer, record_calls
 
 SIZES = "long long C, long long N, long long H, long long W, long long KH, long long KW, long long SH, long long SW, " \
         "long long PH, long long PW, long long OH, long long OW"
@@ -112,10 +112,7 @@ def test_a_col2im_summing_in_another_order_is_caught(tmp_path):
 def test_cupy_gives_the_arrays_bits(dtype, kernels, monkeypatch, cupy_backend):
     """The CUDA kernels, and CuPy's array code (copies and additions in the same order)."""
     cupy = cupy_backend
-    launches = []
-    for name in ("im2col", "col2im"):
-        function = getattr(im2col_kernels, name)
-        monkeypatch.setattr(im2col_kernels, name, lambda *a, f=function, name=name: launches.append(name) or f(*a))
+    launches = record_calls(monkeypatch, im2col_kernels, "im2col", "col2im")
     rng = numpy.random.default_rng(1)
     with backend.use_fused_kernels(kernels):
         for kernel, stride, padding, shape in [((5, 5), (1, 1), (0, 0), (4, 3, 12, 12)),

@@ -16,7 +16,7 @@ from minidnn.layers import MaxPool2D, pooling_kernels
 from minidnn.layers.im2col import output_size
 
 from support.arrays import image_shape, seeds, strided, window_geometry
-from support.host_kernels import bits, compile_host, pointer
+from support.host_kernels import compile_host, pointer, record_calls, same_bits as same
 
 SIZES = "long long C, long long H, long long W, long long KH, long long KW, long long SH, long long SW, " \
         "long long PH, long long PW, long long OH, long long OW"
@@ -55,12 +55,6 @@ def compile_pooling(tmp_path, preamble=pooling_kernels.PREAMBLE):
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
     return compile_pooling(tmp_path_factory.mktemp("pooling"))
-
-
-def same(a, b):
-    """Equal bits, or both NaN."""
-    a, b = numpy.asarray(a), numpy.asarray(b)
-    return ((bits(a) == bits(b)) | (numpy.isnan(a) & numpy.isnan(b))).all()
 
 
 def awkward(rng, shape, dtype):
@@ -147,10 +141,7 @@ def test_cupy_gives_the_arrays_bits(dtype, kernels, monkeypatch, cupy_backend):
     """The CUDA kernels give NumPy's bits; CuPy's array code the same values (comparisons, maxima and
     additions in the same order)."""
     cupy = cupy_backend
-    launches = []
-    for name in ("maxpool_forward", "maxpool_backward"):
-        function = getattr(pooling_kernels, name)
-        monkeypatch.setattr(pooling_kernels, name, lambda *a, f=function, name=name: launches.append(name) or f(*a))
+    launches = record_calls(monkeypatch, pooling_kernels, "maxpool_forward", "maxpool_backward")
     rng = numpy.random.default_rng(1)
     with backend.use_fused_kernels(kernels), numpy.errstate(invalid="ignore"):
         for kernel, stride, padding, shape in [((2, 2), (2, 2), (0, 0), (4, 3, 12, 12)),

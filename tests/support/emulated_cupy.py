@@ -314,31 +314,12 @@ def module():
     return fake
 
 
-def _benchmark(func, args=(), kwargs={}, n_repeat=10000, *, name=None, n_warmup=10, max_duration=float("inf"),
-               devices=None):
-    """cupyx.profiler.benchmark (its signature) on the host: the host times, and the same as 'device' times."""
-    import time
-    for _ in range(n_warmup):
-        func(*args, **kwargs)
-    times, start = [], time.perf_counter()
-    while len(times) < n_repeat and time.perf_counter() - start < max_duration:
-        t0 = time.perf_counter()
-        func(*args, **kwargs)
-        times.append(time.perf_counter() - t0)
-    return types.SimpleNamespace(cpu_times=numpy.array(times), gpu_times=numpy.array([times]))
-
-
 def install():
-    """Make ``import cupy`` give the emulation (and ``cupyx.profiler.benchmark`` a host timer), where the
-    real CuPy is not installed. Returns it, or None."""
+    """Make ``import cupy`` give the emulation, where the real CuPy is not installed. Returns it, or None."""
     if "cupy" in sys.modules or importlib.util.find_spec("cupy") is not None:
         return None
     fake = module()
     sys.modules["cupy"] = fake
-    profiler = types.ModuleType("cupyx.profiler")
-    profiler.benchmark = _benchmark
-    sys.modules["cupyx"] = types.ModuleType("cupyx")
-    sys.modules["cupyx"].profiler = sys.modules["cupyx.profiler"] = profiler
     return fake
 
 

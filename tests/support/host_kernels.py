@@ -53,3 +53,19 @@ def bits(a):
     """An array's bytes as unsigned integers (NaNs and signed zeros compared exactly)."""
     a = numpy.asarray(a)
     return a.view(numpy.uint8 if a.dtype == bool else numpy.dtype(f"u{a.dtype.itemsize}"))
+
+
+def same_bits(a, b):
+    """Equal bits, or both NaN (which NaN an operation on two NaNs returns is the hardware's choice)."""
+    a, b = numpy.asarray(a), numpy.asarray(b)
+    return bool(((bits(a) == bits(b)) | (numpy.isnan(a) & numpy.isnan(b))).all())
+
+
+def record_calls(monkeypatch, module, *names):
+    """Wrap ``module``'s functions ``names`` (kernel entry points) so that each call appends its name to
+    the returned list: which code ran, the kernel or the array code."""
+    calls = []
+    for name in names:
+        function = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, f=function, name=name: calls.append(name) or f(*a))
+    return calls
