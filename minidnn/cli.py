@@ -21,6 +21,13 @@ def _setup_backend(args):
         backend.set_backend(args.backend)
 
 
+def _pixels(text):
+    """argparse type: a whole number of pixels ≥ 0."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number of pixels ≥ 0, got {text!r}")
+    return int(text)
+
+
 def cmd_train(args):
     from .experiments.baselines import RECIPES, mnist_splits, test_error, train_model, with_overrides
     from .networks import build_model, input_layout
@@ -30,7 +37,7 @@ def cmd_train(args):
     recipe = with_overrides(RECIPES[args.model], epochs=args.epochs, optimizer=args.optimizer, lr=args.lr,
                             batch_size=args.batch_size, weight_decay=args.weight_decay,
                             schedule=args.schedule, patience=args.patience,
-                            pretrain_epochs=args.pretrain_epochs)
+                            pretrain_epochs=args.pretrain_epochs, shift=args.shift)
     out = args.out or os.path.join("checkpoints", f"{args.model}-seed{args.seed}.npz")
     net = build_model(args.model, rng=args.seed)
     data = mnist_splits(input_layout(net), seed=args.seed, data_dir=args.data_dir, limit=args.limit)
@@ -225,6 +232,8 @@ def build_parser():
     p.add_argument("--schedule", help="constant, cosine, step:EVERY:GAMMA or exp:GAMMA")
     p.add_argument("--patience", type=int, help="early stopping: epochs without validation improvement")
     p.add_argument("--pretrain-epochs", type=int, help="AE400-10: autoencoder pretraining epochs")
+    p.add_argument("--shift", type=_pixels, help="augmentation: move each training image by up to this many pixels "
+                   "in each direction (not in the paper; off by default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="checkpoint path (default checkpoints/MODEL-seedS.npz); resumed if present")
     p.add_argument("--log", help="JSON-lines log of every epoch (default: beside the checkpoint)")

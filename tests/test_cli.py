@@ -60,3 +60,19 @@ def test_evaluate_a_bad_checkpoint_exits_2_naming_the_file(tmp_path, content):
     assert result.returncode == 2
     assert result.stderr.startswith("minidnn: error:") and str(path) in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_train_with_shifted_images_records_the_shift(tmp_path, mnist_dir):
+    from minidnn.checkpoint import load_model
+    out = tmp_path / "shifted.npz"
+    result = minidnn("train", "N100-100-10", "--epochs", 1, "--limit", 500, "--shift", 2, "--out", out, "--quiet",
+                     "--data-dir", mnist_dir, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    _, meta, _ = load_model(out, return_all=True)
+    assert meta["metadata"]["recipe"]["shift"] == 2
+    assert meta["training"]["settings"]["augment"] == {"type": "RandomShift", "max_shift": 2, "image_shape": [1, 28, 28]}
+
+
+def test_a_negative_shift_is_refused_before_any_work(tmp_path):
+    result = minidnn("train", "N100-100-10", "--shift", "-1", cwd=tmp_path)
+    assert result.returncode == 2 and "--shift: expected a whole number of pixels" in result.stderr

@@ -47,16 +47,19 @@ class Trainer:
     batch's forward pass (see ``Sequential.loss_and_backward``), e.g. the contractive
     penalty of Eq. 6 (``minidnn.penalties``).
     metric: 'error' (classification, labels as targets) or 'loss' (e.g. autoencoders).
+    augment: ``augment(batch, rng) -> batch`` applied to each training batch, with the
+    trainer's Generator (e.g. ``RandomShift``); validation data is never augmented.
     """
 
     def __init__(self, net, optimizer, loss=None, batch_size=128, seed=0, schedule=None,
                  patience=None, penalties=(), metric="error", checkpoint=None, log=None,
-                 progress=True, checkpoint_metadata=None):
+                 progress=True, checkpoint_metadata=None, augment=None):
         self.net, self.optimizer, self.loss = net, optimizer, loss or SoftmaxCrossEntropy()
         self.batch_size, self.seed, self.schedule = int(batch_size), seed, schedule
         self.patience, self.penalties, self.metric = patience, list(penalties), metric
         self.checkpoint, self.log, self.progress = checkpoint, log, progress
         self.checkpoint_metadata = checkpoint_metadata or {}
+        self.augment = augment
         self.rng = numpy.random.default_rng(seed)
         self.base_lr = optimizer.lr
         self.history, self.epoch = [], 0
@@ -72,6 +75,8 @@ class Trainer:
         for start in range(0, n, self.batch_size):
             idx = order[start:start + self.batch_size]
             xb, tb = x[idx], targets[idx]
+            if self.augment is not None:
+                xb = self.augment(xb, self.rng)
             self.optimizer.zero_grad()
             value, out, _ = self.net.loss_and_backward(xb, tb, self.loss, train=True, penalties=self.penalties,
                                                        need_input_grad=False)
@@ -170,7 +175,9 @@ class Trainer:
         return {"optimizer": opt, "base_lr": self.base_lr, "weight_decay": self.optimizer.weight_decay,
                 "batch_size": self.batch_size, "seed": self.seed, "metric": self.metric,
                 "loss": type(self.loss).__name__, "loss_reduction": self.loss.reduction,
-                "penalties": [getattr(p, "config", lambda p=p: type(p).__name__)() for p in self.penalties]}
+                "penalties": [getattr(p, "config", lambda p=p: type(p).__name__)() for p in self.penalties],
+                **({"augment": getattr(self.augment, "config", lambda: type(self.augment).__name__)()}
+                   if self.augment is not None else {})}
 
     def resume(self, path):
         """Restore everything ``save`` wrote; the architecture and the settings must match."""
