@@ -151,6 +151,13 @@ def with_kernels():
                (loss_kernels, "softmax_cross_entropy",
                 _one_launch("softmax cross-entropy", losses.softmax_cross_entropy_rows)),
                (kernels, "sgd_momentum_kernel", lambda: _one_launch("SGD update", _sgd_update))]
+    with patched(patches):
+        yield
+
+
+@contextlib.contextmanager
+def patched(patches):
+    """Set each (owner, name, value) for the duration, then put the old values back."""
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
     for owner, name, value in patches:
         setattr(owner, name, value)

@@ -1,4 +1,4 @@
-"""Train a small MLP on MNIST from scratch, one step at a time (about a minute on a CPU).
+"""Train a small MLP on MNIST from scratch, one step at a time (a few seconds on a 2-core CPU).
 
     MINIDNN_DATA=/path/to/mnist python examples/01_train_mlp.py
 

@@ -21,7 +21,7 @@ What this script does:
      (a DCN) on MNIST, same seed, data order and schedule, and measures ‖∂y/∂x‖ on test images;
   4. attacks both with the paper's L-BFGS adversarial examples (Eq. 1) at the same constant c, and
      prints clean error, adversarial error and mean distortion: the DCN is fooled less often.
-Takes a minute or two on two CPU cores (set --epochs / --n lower for a quicker look).
+Takes about 15 s on two CPU cores (set --epochs / --n lower for a quicker look).
 """
 import argparse
 import os

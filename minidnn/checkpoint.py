@@ -12,12 +12,12 @@ over the target (atomic on POSIX): a crash leaves the old file or the new one, n
 """
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy
 
 from . import backend
+from .files import atomic_write
 from .networks import Sequential
 
 FORMAT = "minidnn-checkpoint"
@@ -26,24 +26,6 @@ VERSION = 1
 
 class CheckpointError(ValueError):
     """A checkpoint file is unreadable, truncated, or for another architecture."""
-
-
-def atomic_write(path, write):
-    """Call ``write(file_object)`` on a temp file beside ``path``, fsync, then rename over ``path``."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def save_arrays(path, arrays, meta):

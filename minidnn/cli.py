@@ -21,24 +21,52 @@ def _setup_backend(args):
         backend.set_backend(args.backend)
 
 
-def _pixels(text):
-    """argparse type: a whole number of pixels ≥ 0."""
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a whole number of pixels ≥ 0, got {text!r}")
-    return int(text)
+def _number(kind, test, wanted):
+    """An argparse type: ``kind`` (int or float) for which ``test`` holds, else an error saying ``wanted``."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not test(value):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
+        return value
+    parse.__name__ = wanted          # argparse names the type in some messages
+    return parse
+
+
+_count = _number(int, lambda v: v >= 1, "a whole number ≥ 1")
+_pixels = _number(int, lambda v: v >= 0, "a whole number of pixels ≥ 0")
+_whole = _number(int, lambda v: v >= 0, "a whole number ≥ 0")
+_positive = _number(float, lambda v: v > 0 and v < float("inf"), "a number > 0")
+_non_negative = _number(float, lambda v: 0 <= v < float("inf"), "a number ≥ 0")
+_share = _number(float, lambda v: 0 < v <= 1, "a share in (0, 1]")
+
+
+def _c_value(text):
+    """--c: 'auto' or a number > 0."""
+    return text if text == "auto" else _number(float, lambda v: 0 < v < float("inf"), "'auto' or a number > 0")(text)
 
 
 def cmd_train(args):
     from .experiments.baselines import RECIPES, mnist_splits, test_error, train_model, with_overrides
     from .networks import build_model, input_layout
+    from .training import make_schedule
     _setup_backend(args)
     if args.model not in RECIPES:
-        raise SystemExit(f"unknown model {args.model!r}; choose one of {', '.join(RECIPES)}")
+        raise ValueError(f"unknown model {args.model!r}; choose one of {', '.join(RECIPES)}")
     recipe = with_overrides(RECIPES[args.model], epochs=args.epochs, optimizer=args.optimizer, lr=args.lr,
                             batch_size=args.batch_size, weight_decay=args.weight_decay,
                             schedule=args.schedule, patience=args.patience,
                             pretrain_epochs=args.pretrain_epochs, shift=args.shift)
-    out = args.out or os.path.join("checkpoints", f"{args.model}-seed{args.seed}.npz")
+    make_schedule(recipe.schedule, recipe.epochs)                 # bad options fail before the data is read
+    if args.contractive:
+        _contractive_lams(args.contractive)
+    limited = f"-limit{args.limit}" if args.limit else ""
+    out = args.out or os.path.join("checkpoints", f"{args.model}-seed{args.seed}{limited}.npz")
+    if os.path.exists(out):
+        print(f"{out} exists: continuing that run (a finished one is only evaluated again); "
+              "delete it or choose another --out to start afresh", flush=True)
     net = build_model(args.model, rng=args.seed)
     data = mnist_splits(input_layout(net), seed=args.seed, data_dir=args.data_dir, limit=args.limit)
     net, penalties, extra = _regularised(net, args)
@@ -54,6 +82,14 @@ def cmd_train(args):
     return 0
 
 
+def _contractive_lams(text):
+    """--contractive: 'λ' or 'λ1,λ2,...', each a number ≥ 0."""
+    try:
+        return [_non_negative(v) for v in text.split(",")]
+    except argparse.ArgumentTypeError:
+        raise ValueError(f"--contractive: expected λ or λ1,λ2,... (numbers ≥ 0), got {text!r}") from None
+
+
 def _regularised(net, args):
     """Noise layers and Jacobian penalties asked for on the command line: (net, penalties, info)."""
     from .networks import with_noise
@@ -63,7 +99,7 @@ def _regularised(net, args):
         net = with_noise(net, args.train_noise, args.noise_at, rng=args.seed + 2)
         info.update(train_noise=args.train_noise, noise_at=args.noise_at)
     if args.contractive:
-        lam = [float(v) for v in args.contractive.split(",")]
+        lam = _contractive_lams(args.contractive)
         penalties.append(LayerwiseContractive(net, lam[0] if len(lam) == 1 else lam))
         info["contractive"] = lam
     if args.global_contractive:
@@ -112,15 +148,27 @@ def cmd_evaluate(args):
     data = mnist_splits(input_layout(net), seed=seed, data_dir=args.data_dir)
     rows = {split: classification_error(net, data[f"x_{split}"], data[f"y_{split}"])
             for split in ("train", "val", "test")}
+    if args.json:                   # JSON alone, for scripts
+        print(json.dumps({"checkpoint": args.checkpoint, **rows}))
+        return 0
     for split, err in rows.items():
         print(f"{split:>5} error: {100 * err:6.2f}%  ({len(data[f'y_{split}'])} images)")
-    if args.json:
-        print(json.dumps({"checkpoint": args.checkpoint, **rows}))
     return 0
+
+
+def _require(module, flag, extra):
+    """Fail before any work when an option needs an optional package that is not installed."""
+    import importlib.util
+    if importlib.util.find_spec(module) is None:
+        raise ValueError(f"{flag} needs {module}, which is not installed: pip install 'minidnn[{extra}]'")
 
 
 def cmd_attack(args):
     import numpy
+    if args.figure:
+        _require("matplotlib", "--figure", "plot")
+    if args.method == "reference":
+        _require("scipy", "--method reference", "attacks")
     from .attacks.protocol import search_c
     from .attacks.run import attack_dataset
     from .attacks.targets import choose_targets
@@ -150,7 +198,7 @@ def cmd_attack(args):
                             threshold=args.threshold, c0=args.c0, log=print)
         print(f"chosen c = {c:.4g} on {len(ys)} validation images (threshold {100 * args.threshold:.1f}%)")
     else:
-        c = float(args.c)
+        c = args.c
     targets = choose_targets(net, x, y, args.target, rng=rng)
     out = args.out or os.path.splitext(args.checkpoint)[0] + f".adv-{args.split}.npz"
     result = attack_dataset(net, x, y, targets, c, args.method, chunk=args.chunk,
@@ -222,29 +270,37 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="minidnn", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train one of the paper's models on MNIST")
+    from .experiments.baselines import RECIPES    # NumPy only
+    recipes = "\n".join(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in vars(r).items() if v not in (None, 0)
+                                                 and not (k == "pretrain_lr" and not r.pretrain_epochs))
+                         for name, r in RECIPES.items())
+    p = sub.add_parser("train", help="train one of the paper's models on MNIST",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="Options not given take the model's recipe (chosen on validation, "
+                              "docs/baselines.md):\n" + recipes)
     p.add_argument("model", help="N100-100-10, N200-200-10, AE400-10 or ConvNet")
-    p.add_argument("--epochs", type=int)
+    p.add_argument("--epochs", type=_count, help="(default: the model's recipe, as every option here)")
     p.add_argument("--optimizer", choices=["sgd", "momentum", "nesterov", "adam"])
     p.add_argument("--lr", type=float)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--weight-decay", type=float, help="λ in loss + (λ/2)·Σ‖W‖² (dense weights only)")
+    p.add_argument("--batch-size", type=_count)
+    p.add_argument("--weight-decay", type=_non_negative, help="λ in loss + (λ/2)·Σ‖W‖² (dense weights only)")
     p.add_argument("--schedule", help="constant, cosine, step:EVERY:GAMMA or exp:GAMMA")
-    p.add_argument("--patience", type=int, help="early stopping: epochs without validation improvement")
-    p.add_argument("--pretrain-epochs", type=int, help="AE400-10: autoencoder pretraining epochs")
+    p.add_argument("--patience", type=_count, help="early stopping: epochs without validation improvement")
+    p.add_argument("--pretrain-epochs", type=_whole, help="AE400-10: autoencoder pretraining epochs")
     p.add_argument("--shift", type=_pixels, help="augmentation: move each training image by up to this many pixels "
                    "in each direction (not in the paper; off by default)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="checkpoint path (default checkpoints/MODEL-seedS.npz); resumed if present")
+    p.add_argument("--out", help="checkpoint path (default checkpoints/MODEL-seedS.npz, or MODEL-seedS-limitN.npz "
+                   "with --limit); resumed if present")
     p.add_argument("--log", help="JSON-lines log of every epoch (default: beside the checkpoint)")
-    p.add_argument("--limit", type=int, help="use only the first N examples of each split (quick runs)")
+    p.add_argument("--limit", type=_count, help="use only the first N examples of each split (quick runs)")
     p.add_argument("--test", action="store_true", help="also report the test error at the end")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     p.add_argument("--contractive", help="layer-wise Jacobian penalty (Eq. 6): one λ, or one per block, comma-separated")
-    p.add_argument("--global-contractive", type=float, help="global Jacobian penalty λ·||dy/dx||_F^2 (Eq. 5; MLPs)")
+    p.add_argument("--global-contractive", type=_non_negative, help="global Jacobian penalty λ·||dy/dx||_F^2 (Eq. 5; MLPs)")
     p.add_argument("--global-output", choices=["softmax", "logits"], default="softmax",
                    help="y of the global penalty: the probabilities (default) or the logits")
-    p.add_argument("--train-noise", type=float, help="Gaussian noise σ during training (GN)")
+    p.add_argument("--train-noise", type=_non_negative, help="Gaussian noise σ during training (GN)")
     p.add_argument("--noise-at", choices=["input", "all"], default="input",
                    help="GN at the input only (L1) or the input and every hidden layer (L*)")
     _backend_args(p)
@@ -253,36 +309,36 @@ def build_parser():
     p = sub.add_parser("jacobian", help="mean ||dy/dx||_F (softmax and logits) and per-block norms of a checkpoint")
     p.add_argument("checkpoint")
     p.add_argument("--split", choices=["test", "val", "train"], default="test")
-    p.add_argument("--n", type=int, help="a seeded subset of this many images")
+    p.add_argument("--n", type=_count, help="a seeded subset of this many images")
     _backend_args(p)
     p.set_defaults(func=cmd_jacobian)
 
     p = sub.add_parser("evaluate", help="error of a checkpoint on the train, validation and test splits")
     p.add_argument("checkpoint")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     _backend_args(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("attack", help="adversarial examples against a checkpoint (L-BFGS-B, Eq. 1)")
     p.add_argument("checkpoint")
-    p.add_argument("--n", type=int, help="number of images (a seeded subset; default: the whole split)")
+    p.add_argument("--n", type=_count, help="number of images (a seeded subset; default: the whole split)")
     p.add_argument("--split", choices=["test", "val", "train"], default="test")
-    p.add_argument("--c", default="auto", help="the constant c of Eq. 1, or 'auto' for the paper's search")
-    p.add_argument("--search-n", type=int, default=1000, help="validation images for the c search")
-    p.add_argument("--threshold", type=float, default=0.995, help="error rate the c search must keep")
-    p.add_argument("--c0", type=float, default=1.0, help="first c the search tries")
+    p.add_argument("--c", type=_c_value, default="auto", help="the constant c of Eq. 1, or 'auto' for the paper's search")
+    p.add_argument("--search-n", type=_count, default=1000, help="validation images for the c search")
+    p.add_argument("--threshold", type=_share, default=0.995, help="error rate the c search must keep")
+    p.add_argument("--c0", type=_positive, default=1.0, help="first c the search tries")
     p.add_argument("--target", default="random",
                    choices=["random", "least_likely", "runner_up", "untargeted"])
     p.add_argument("--method", choices=["batched", "reference"], default="batched")
-    p.add_argument("--maxiter", type=int, default=200)
-    p.add_argument("--batch-size", type=int, default=1000, help="batched: examples optimised together")
+    p.add_argument("--maxiter", type=_count, default=200)
+    p.add_argument("--batch-size", type=_count, default=1000, help="batched: examples optimised together")
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64", help="batched: precision")
     from .attacks.batched import ALGORITHMS, DEFAULT_ALGORITHM      # NumPy only
     p.add_argument("--algorithm", choices=sorted(ALGORITHMS), default=DEFAULT_ALGORITHM,
                    help="batched: L-BFGS-B's own steps (as the reference) or the cheaper projected L-BFGS")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=_count, default=1,
                    help="batched: threads sharing the examples (CPU; best with OPENBLAS_NUM_THREADS=1)")
-    p.add_argument("--chunk", type=int, default=1000, help="examples per saved chunk (resume unit)")
+    p.add_argument("--chunk", type=_count, default=1000, help="examples per saved chunk (resume unit)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="adversarial set (.npz); default beside the checkpoint")
     p.add_argument("--figure", help="PNG of originals, adversarials and noise (Figure 2 style)")
@@ -317,6 +373,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume from the last checkpoint", file=sys.stderr)
         return 130
+    except BrokenPipeError:          # output piped into e.g. head, which stopped reading: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:   # a clear one-line message for the errors users can fix
         from .backend import BackendError
         from .checkpoint import CheckpointError

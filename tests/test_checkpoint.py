@@ -6,8 +6,8 @@ import re
 import numpy
 import pytest
 
-from minidnn.checkpoint import (CheckpointError, atomic_write, load_arrays, load_model, save_arrays,
-                                save_model)
+from minidnn.checkpoint import CheckpointError, load_arrays, load_model, save_arrays, save_model
+from minidnn.files import atomic_write
 from minidnn.layers import Conv2D, Dense, Flatten, GaussianNoise, MaxPool2D, ReLU
 from minidnn.networks import Sequential
 
@@ -192,3 +192,17 @@ def test_save_creates_directories_and_keeps_dtypes(tmp_path):
     meta, arrays = load_arrays(path)
     assert meta["k"] == [1, 2] and meta["format"] == "minidnn-checkpoint"
     assert arrays["x"].dtype == numpy.int16 and arrays["y"].dtype == numpy.float64
+
+
+def test_written_files_get_the_umasks_mode_not_the_temp_files(tmp_path):
+    """mkstemp makes 0o600 files; a checkpoint others may read gets what open() would give it."""
+    import os
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "a.bin", lambda f: f.write(b"x"))
+        os.umask(0o077)
+        atomic_write(tmp_path / "b.bin", lambda f: f.write(b"x"))
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "a.bin").st_mode & 0o777 == 0o644
+    assert os.stat(tmp_path / "b.bin").st_mode & 0o777 == 0o600

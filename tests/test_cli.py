@@ -46,7 +46,7 @@ def test_train_then_evaluate(tmp_path, mnist_dir):
 
     result = minidnn("evaluate", out, "--json", "--data-dir", mnist_dir, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    errors = json.loads(result.stdout.splitlines()[-1])
+    errors = json.loads(result.stdout)                                  # JSON alone on stdout
     assert errors["checkpoint"] == str(out)
     assert all(0 <= errors[split] < 0.5 for split in ("train", "val", "test"))   # one short epoch: far from chance
 
@@ -76,3 +76,47 @@ def test_train_with_shifted_images_records_the_shift(tmp_path, mnist_dir):
 def test_a_negative_shift_is_refused_before_any_work(tmp_path):
     result = minidnn("train", "N100-100-10", "--shift", "-1", cwd=tmp_path)
     assert result.returncode == 2 and "--shift: expected a whole number of pixels" in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (("train", "N100-100-10", "--epochs", "0"), "argument --epochs: expected a whole number ≥ 1, got '0'"),
+    (("train", "N100-100-10", "--limit", "-5"), "argument --limit: expected a whole number ≥ 1"),
+    (("train", "N100-100-10", "--batch-size", "0"), "argument --batch-size: expected a whole number ≥ 1"),
+    (("train", "N100-100-10", "--contractive", "-1"), "--contractive: expected λ or λ1,λ2,... (numbers ≥ 0)"),
+    (("train", "N100-100-10", "--schedule", "step:0:0.5"), "a step schedule needs EVERY ≥ 1 epoch"),
+    (("train", "N1"), "unknown model 'N1'; choose one of N100-100-10"),
+    (("attack", "x.npz", "--c", "abc"), "argument --c: expected 'auto' or a number > 0, got 'abc'"),
+    (("attack", "x.npz", "--n", "0"), "argument --n: expected a whole number ≥ 1"),
+    (("attack", "x.npz", "--search-n", "0"), "argument --search-n: expected a whole number ≥ 1"),
+    (("attack", "x.npz", "--threshold", "1.5"), "argument --threshold: expected a share in (0, 1]"),
+    (("attack", "x.npz", "--chunk", "0"), "argument --chunk: expected a whole number ≥ 1"),
+])
+def test_bad_options_are_refused_before_any_work_naming_the_option(tmp_path, args, message):
+    result = minidnn(*args, cwd=tmp_path)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "checkpoints").exists()
+
+
+def test_a_limited_run_does_not_take_the_full_runs_checkpoint(tmp_path, mnist_dir):
+    result = minidnn("train", "N100-100-10", "--epochs", 1, "--limit", 300, "--quiet", "--data-dir", mnist_dir,
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "checkpoints" / "N100-100-10-seed0-limit300.npz").exists()
+    assert not (tmp_path / "checkpoints" / "N100-100-10-seed0.npz").exists()
+    again = minidnn("train", "N100-100-10", "--epochs", 1, "--limit", 300, "--quiet", "--data-dir", mnist_dir,
+                    cwd=tmp_path)
+    assert again.returncode == 0 and "checkpoints/N100-100-10-seed0-limit300.npz exists: continuing" in again.stdout
+
+
+@pytest.mark.parametrize("args, missing, message", [
+    (("--figure", "f.png"), "matplotlib", "--figure needs matplotlib, which is not installed: pip install 'minidnn[plot]'"),
+    (("--method", "reference"), "scipy", "--method reference needs scipy, which is not installed: "
+                                         "pip install 'minidnn[attacks]'"),
+])
+def test_a_missing_optional_package_is_named_before_the_attack(tmp_path, monkeypatch, capsys, args, missing, message):
+    import importlib.util
+    from minidnn.cli import main
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == missing else find_spec(name, *a))
+    assert main(["attack", str(tmp_path / "never-read.npz"), *args]) == 2
+    assert message in capsys.readouterr().err

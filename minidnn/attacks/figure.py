@@ -19,7 +19,7 @@ def attack_figure(path, columns, title=None):
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise RuntimeError("figures need matplotlib: pip install 'minidnn[plot]'") from exc
-    from ..checkpoint import atomic_write
+    from ..files import atomic_write
     k = len(columns[0][1])
     fig, axes = plt.subplots(len(columns), k, figsize=(1.3 * k, 1.45 * len(columns)), squeeze=False)
     for row, (heading, images, captions) in enumerate(columns):

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 import numpy
 
 from .. import backend
-from ..checkpoint import atomic_write
+from ..files import atomic_write
 
 ARRAYS = ("original", "adversarial", "target", "label", "predicted", "success", "hit_target", "l2",
           "distortion", "iterations", "converged")

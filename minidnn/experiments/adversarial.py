@@ -10,7 +10,7 @@ from ..attacks.batched import DEFAULT_ALGORITHM
 from ..attacks.protocol import search_c
 from ..attacks.run import attack_dataset, saved_setting, weights_fingerprint
 from ..attacks.targets import choose_targets
-from ..checkpoint import atomic_write
+from ..files import atomic_write
 from ..data import subset
 
 

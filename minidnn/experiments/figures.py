@@ -3,7 +3,7 @@
 import numpy
 
 from ..attacks.figure import attack_figure, noise_image
-from ..checkpoint import atomic_write
+from ..files import atomic_write
 
 COLORS = {"N100-100-10": "tab:blue", "N200-200-10": "tab:orange", "AE400-10": "tab:green", "ConvNet": "tab:red"}
 

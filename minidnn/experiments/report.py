@@ -4,7 +4,7 @@ import os
 import statistics
 
 from .. import backend
-from ..checkpoint import atomic_write
+from ..files import atomic_write
 from . import paper
 from .adversarial import ATTACK_ALGORITHM, read_json
 

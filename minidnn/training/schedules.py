@@ -8,6 +8,8 @@ def constant():
 
 def step(every, gamma=0.1):
     """η_e = η₀ · γ^⌊e / every⌋."""
+    if every < 1:
+        raise ValueError(f"a step schedule needs EVERY ≥ 1 epoch, got {every}")
     return lambda epoch: gamma ** (epoch // every)
 
 
@@ -18,18 +20,23 @@ def exponential(gamma):
 
 def cosine(total_epochs, floor=0.0):
     """η_e = η₀ · (floor + (1 − floor) · ½(1 + cos(π e / total)))."""
+    if total_epochs < 1:
+        raise ValueError(f"a cosine schedule needs at least 1 epoch, got {total_epochs}")
     return lambda epoch: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(epoch, total_epochs) / total_epochs))
 
 
 def make_schedule(spec, epochs):
     """From a CLI string: 'constant', 'cosine', 'step:EVERY:GAMMA', 'exp:GAMMA'."""
     kind, *args = spec.split(":")
-    if kind == "constant":
-        return constant()
-    if kind == "cosine":
-        return cosine(epochs, *map(float, args))
-    if kind == "step":
-        return step(int(args[0]), float(args[1]) if len(args) > 1 else 0.1)
-    if kind == "exp":
-        return exponential(float(args[0]))
+    try:
+        if kind == "constant" and not args:
+            return constant()
+        if kind == "cosine" and len(args) <= 1:
+            return cosine(epochs, *map(float, args))
+        if kind == "step" and len(args) in (1, 2):
+            return step(int(args[0]), float(args[1]) if len(args) > 1 else 0.1)
+        if kind == "exp" and len(args) == 1:
+            return exponential(float(args[0]))
+    except ValueError as exc:
+        raise ValueError(f"schedule {spec!r}: {exc}") from None
     raise ValueError(f"unknown schedule {spec!r}; use constant, cosine, step:EVERY:GAMMA or exp:GAMMA")

@@ -16,7 +16,8 @@ import time
 import numpy
 
 from .. import backend
-from ..checkpoint import CheckpointError, atomic_write, load_model, save_model
+from ..checkpoint import CheckpointError, load_model, save_model
+from ..files import atomic_write
 from ..losses import SoftmaxCrossEntropy
 from .optim import l2_penalty
 from .progress import progress_bar
@@ -38,6 +39,9 @@ def mean_loss(net, x, targets, loss, batch_size=1000):
         n = h.shape[0]
         total += float(loss.forward(h, targets[i:i + batch_size])) * (n if loss.reduction == "mean" else 1)
     return total / max(1, x.shape[0])
+
+
+LATER_SETTINGS = ("n_train", "n_val")
 
 
 class Trainer:
@@ -64,6 +68,7 @@ class Trainer:
         self.base_lr = optimizer.lr
         self.history, self.epoch = [], 0
         self.best = {"metric": math.inf, "epoch": -1, "params": None}
+        self.data_size = {}           # set by fit: a resumed run must train on as many examples
 
     # ---- one epoch --------------------------------------------------------------------------
     def train_epoch(self, x, targets):
@@ -117,6 +122,7 @@ class Trainer:
         """
         if x.shape[0] != targets.shape[0]:
             raise ValueError(f"{x.shape[0]} inputs but {targets.shape[0]} targets")
+        self.data_size = {"n_train": int(x.shape[0]), "n_val": int(x_val.shape[0]) if x_val is not None else 0}
         if self.checkpoint and os.path.exists(self.checkpoint):
             self.resume(self.checkpoint)
         while self.epoch < epochs and not self._stopped():
@@ -177,13 +183,15 @@ class Trainer:
                 "loss": type(self.loss).__name__, "loss_reduction": self.loss.reduction,
                 "penalties": [getattr(p, "config", lambda p=p: type(p).__name__)() for p in self.penalties],
                 **({"augment": getattr(self.augment, "config", lambda: type(self.augment).__name__)()}
-                   if self.augment is not None else {})}
+                   if self.augment is not None else {}), **self.data_size}
 
     def resume(self, path):
         """Restore everything ``save`` wrote; the architecture and the settings must match."""
         _, meta, arrays = load_model(path, into=self.net, return_all=True)
         training = meta["training"]
         saved, now = training.get("settings"), json.loads(json.dumps(self.settings()))
+        if saved is not None:          # settings recorded only since a later version: not checked in older files
+            now = {k: v for k, v in now.items() if k in saved or k not in LATER_SETTINGS}
         if saved is not None and saved != now:
             diff = {k: (saved.get(k), now.get(k)) for k in set(saved) | set(now) if saved.get(k) != now.get(k)}
             raise CheckpointError(f"checkpoint {path!r} was written by a run with other settings "

@@ -45,15 +45,11 @@ def test_attack_command_writes_the_set_and_the_figure(checkpoint, mnist_dir_path
 
 
 def test_attack_command_refuses_c_zero_clearly(checkpoint, mnist_dir_path, tmp_path, capsys):
-    """--c 0 stops with a message that names c (a ValueError today; a one-line error if main() catches it)."""
+    """--c 0 stops before any work with a one-line message that names the option."""
     argv = ["attack", str(checkpoint), "--n", "5", "--c", "0", "--out", str(tmp_path / "adv.npz"),
             "--data-dir", mnist_dir_path, "--quiet", "--backend", "numpy"]
-    try:
-        status = cli.main(argv)
-    except ValueError as exc:
-        message = str(exc)
-    else:
-        assert status != 0
-        message = capsys.readouterr().err
-    assert "c must be > 0, got 0.0" in message
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    assert "argument --c: expected 'auto' or a number > 0, got '0'" in capsys.readouterr().err
     assert not (tmp_path / "adv.npz").exists()

@@ -171,6 +171,9 @@ def test_download_verified_file_is_saved_and_loads(tmp_path, small_mnist, http_m
                            md5s={name: md5(data) for name, data in files.items()}, timeout=5)
     assert sorted(os.listdir(dest)) == sorted(files)
     assert [Path(p).read_bytes() for p in paths] == list(files.values())
+    umask = os.umask(0)
+    os.umask(umask)
+    assert all(os.stat(p).st_mode & 0o777 == 0o666 & ~umask for p in paths)     # not mkstemp's 0o600
     x, y = load_mnist("test", data_dir=dest, download=False)
     assert x.shape == (4, 1, 28, 28) and list(y) == [0, 1, 2, 3]
 

@@ -91,6 +91,7 @@ class StrictArray:
     size = property(lambda self: self._a.size)
     nbytes = property(lambda self: self._a.nbytes)
     itemsize = property(lambda self: self._a.itemsize)
+    flags = property(lambda self: self._a.flags)          # c_contiguous, f_contiguous, ... (as cupy's)
     T = property(lambda self: StrictArray(self._a.T))
 
     # ---- explicit and implicit transfers ---------------------------------------------------------
