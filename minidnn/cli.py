@@ -208,8 +208,10 @@ def cmd_attack(args):
     result.save(out)
     shutil.rmtree(out + ".partial", ignore_errors=True)       # the chunks live on in ``out``
     seconds = time.perf_counter() - t0
+    distortion = (f"{result.mean_distortion:.4f}" if result.success.any()
+                  else "none (no adversarial succeeded: try a smaller c)")
     print(f"{net.describe()}: {len(result)} {args.split} images, c = {c:.4g}: adversarial error "
-          f"{100 * result.error_rate:.2f}%, mean distortion {result.mean_distortion:.4f}, "
+          f"{100 * result.error_rate:.2f}%, mean distortion {distortion}, "
           f"target hit {100 * result.summary()['target_hit_rate']:.1f}%, {seconds:.1f} s; saved {out}")
     if args.figure:
         from .attacks.figure import figure_from_result
@@ -351,7 +353,8 @@ def build_parser():
     p.add_argument("stages", nargs="*", help="any of: " + ", ".join(STAGES) + " (default: all, in that order)")
     p.add_argument("--quick", action="store_true", help="every stage on reduced data: the pipeline in minutes")
     p.add_argument("--results", help="results folder (default results/, or results-quick/ with --quick)")
-    p.add_argument("--models", help="comma-separated subset of the four models (rows of others already saved are kept)")
+    p.add_argument("--models", help="comma-separated subset of the four models (rows of others already saved are "
+                   "kept; Table 6 is about N200-200-10, and N100-100-10 for Eq. 5, whatever this says)")
     p.add_argument("--quiet", action="store_true")
     _backend_args(p)
     p.set_defaults(func=cmd_reproduce)

@@ -40,7 +40,12 @@ _CHUNK = 1 << 16
 
 
 class DownloadError(RuntimeError):
-    """No mirror delivered a file with the expected checksum."""
+    """No mirror delivered a file with the expected checksum. ``failures``: what each mirror
+    answered (the message without the advice that follows it)."""
+
+    def __init__(self, message, failures=None):
+        super().__init__(message)
+        self.failures = failures if failures is not None else message
 
 
 class _ChecksumError(ValueError):
@@ -107,11 +112,14 @@ def download_mnist(dest_dir, filenames=None, mirrors=None, md5s=None, timeout=DE
     """
     md5s = MNIST_MD5 if md5s is None else md5s
     filenames = list(md5s) if filenames is None else filenames
+    created = not os.path.isdir(dest_dir)
     try:
         return [download_file(name, dest_dir, md5s[name], mirrors, timeout) for name in filenames]
     except DownloadError as err:
+        if created and os.path.isdir(dest_dir) and not os.listdir(dest_dir):
+            os.rmdir(dest_dir)          # a mistyped directory is not left behind
         raise DownloadError(
             f"{err}\nTo install MNIST by hand, put the files {', '.join(filenames)} "
             f"in {dest_dir}, or in any directory and set the environment variable "
-            f"{DATA_ENV} to it. Set {MIRRORS_ENV} (comma-separated base URLs) to use other mirrors."
-        ) from None
+            f"{DATA_ENV} to it. Set {MIRRORS_ENV} (comma-separated base URLs) to use other mirrors.",
+            failures=str(err)) from None

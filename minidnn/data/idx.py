@@ -43,7 +43,8 @@ def _decompress(path):
             with gzip.GzipFile(fileobj=raw) as stream:
                 return stream.read()
         except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
-            _fail(path, f"not a valid gzip file ({type(err).__name__}: {err})")
+            _fail(path, f"not a valid gzip file ({type(err).__name__}: {err}); the file is truncated or "
+                        "corrupt: copy it again, or delete it and let load_mnist download a fresh one")
 
 
 def read_idx(path, expected_ndim, expected_shape=None):

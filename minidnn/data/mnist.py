@@ -3,7 +3,9 @@
 Files are looked for, in order, in: the ``data_dir`` argument, ``$MINIDNN_DATA``,
 and the user cache (``$XDG_CACHE_HOME/minidnn/mnist``, default
 ``~/.cache/minidnn/mnist``). The first directory holding both files of the
-requested split is used. Local files are accepted when their IDX structure is
+requested split is used; a directory you named (``data_dir`` or ``$MINIDNN_DATA``) that holds
+some of the four files but not the split's is an error, not a reason to read the split from
+elsewhere (the two splits would come from different copies). Local files are accepted when their IDX structure is
 valid (header, sizes, length, label range); md5 checksums are verified only for
 files this module downloads itself.
 """
@@ -85,23 +87,36 @@ def _read_split(directory, split):
     return images, labels
 
 
+ALL_FILES = tuple(name for spec in SPLITS.values() for name in spec[:2])
+
+
 def _not_found(names, searched, reason):
     where = "\n".join(f"  {desc}: {path}" for desc, path in searched)
     return MNISTNotFoundError(
         f"MNIST files {', '.join(names)} not found in any of:\n{where}\n{reason}\n"
-        f"Put the four MNIST files ({', '.join(n for s in SPLITS.values() for n in s[:2])}) "
-        f"in one directory and pass it as data_dir or set the environment variable "
-        f"{DATA_ENV} to it."
+        f"Put the four MNIST files ({', '.join(ALL_FILES)}) in one directory and pass it as "
+        f"data_dir (--data-dir) or set the environment variable {DATA_ENV} to it."
     )
+
+
+def _incomplete(desc, directory, names):
+    """A directory the user named holds some MNIST files but not all of ``names``."""
+    present = [n for n in ALL_FILES if os.path.isfile(os.path.join(directory, n))]
+    missing = [n for n in names if n not in present]
+    return MNISTNotFoundError(
+        f"{desc} {directory} holds {', '.join(present)} but not {', '.join(missing)}: put the missing "
+        f"file{'s' if len(missing) > 1 else ''} there (all four MNIST files belong in one directory)")
 
 
 def _locate(split, data_dir, download):
     """Return the directory to read ``split`` from, downloading the files if needed."""
     names = SPLITS[split][:2]
     searched = _candidates(data_dir)
-    for _, directory in searched:
+    for desc, directory in searched:
         if _has_files(directory, names):
             return directory
+        if desc != "user cache" and any(os.path.isfile(os.path.join(directory, n)) for n in ALL_FILES):
+            raise _incomplete(desc, directory, names)
     if not download:
         raise _not_found(names, searched, "Downloading is disabled (download=False).")
     target = searched[0][1] if data_dir is not None else cache_dir()
@@ -109,7 +124,7 @@ def _locate(split, data_dir, download):
     try:
         download_mnist(target, filenames=missing)
     except DownloadError as err:
-        raise _not_found(names, searched, f"Downloading failed: {err}") from err
+        raise _not_found(names, searched, f"Downloading into {target} failed: {err.failures}") from err
     return target
 
 

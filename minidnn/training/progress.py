@@ -1,4 +1,5 @@
-"""Progress bars: tqdm when installed (optional extra), a quiet fallback otherwise."""
+"""Progress bars: tqdm on a terminal when installed (optional extra); otherwise (no tqdm, or output
+going to a file or a pipe, where a redrawn bar would leave dozens of lines) one line when done."""
 import sys
 
 
@@ -21,10 +22,17 @@ class _Plain:
 
 
 def progress_bar(total, desc="", enabled=True):
-    if enabled:
+    if enabled and _on_terminal(sys.stderr):
         try:
             from tqdm.auto import tqdm
             return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
         except ImportError:
             pass
     return _Plain(total, desc, enabled)
+
+
+def _on_terminal(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):         # replaced or closed streams
+        return False

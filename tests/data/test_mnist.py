@@ -188,7 +188,7 @@ def test_checksum_mismatch_leaves_nothing(tmp_path, small_mnist, http_mirror):
     message = str(info.value)
     assert "md5" in message and "mismatch" in message and base + name in message
     assert "MINIDNN_DATA" in message and str(dest) in message
-    assert os.listdir(dest) == []
+    assert not dest.exists()                  # no partial file, and the folder it made is gone again
 
 
 def test_bad_mirror_then_good_mirror(tmp_path, small_mnist, http_mirror):
@@ -224,7 +224,7 @@ def test_unreachable_mirror_fails_fast(tmp_path, monkeypatch):
     assert base + "train-images-idx3-ubyte.gz" in message
     assert "refused" in message.lower()
     assert "MINIDNN_DATA" in message
-    assert os.listdir(tmp_path / "dl") == []
+    assert not (tmp_path / "dl").exists()
 
 
 def test_mirror_env_variable(monkeypatch):
@@ -254,8 +254,28 @@ def test_load_mnist_download_failure_is_not_found(tmp_path, monkeypatch):
     with pytest.raises(MNISTNotFoundError) as info:
         load_mnist("test")
     message = str(info.value)
-    assert "Downloading failed" in message and "MINIDNN_DATA" in message
+    assert f"Downloading into {mnist.cache_dir()} failed" in message and "MINIDNN_DATA" in message
+    assert message.count("put the files") + message.count("Put the four MNIST files") == 1   # one piece of advice
     assert isinstance(info.value.__cause__, DownloadError)
+
+
+def test_a_named_folder_missing_one_file_is_an_error_not_a_fallback(tmp_path, monkeypatch, small_mnist):
+    """$MINIDNN_DATA holding three of the four files: the fourth is named; the cache, which holds the
+    whole split, is not silently used instead."""
+    named, cache = tmp_path / "named", tmp_path / "cache"
+    for folder, files in ((named, {**small_mnist("train"), **small_mnist("test")}), (cache, small_mnist("test"))):
+        folder.mkdir()
+        for name, data in files.items():
+            (folder / name).write_bytes(data)
+    (named / mnist.SPLITS["test"].labels).unlink()
+    monkeypatch.setenv("MINIDNN_DATA", str(named))
+    monkeypatch.setattr(mnist, "cache_dir", lambda: str(cache))
+    with pytest.raises(MNISTNotFoundError) as info:
+        load_mnist("test", download=False)
+    assert str(info.value).startswith(f"$MINIDNN_DATA {named} holds ")
+    assert f"but not {mnist.SPLITS['test'].labels}: put the missing file there" in str(info.value)
+    x, _ = load_mnist("train", download=False)          # the split it does hold still loads
+    assert x.shape == (mnist.SPLITS["train"].size, 1, 28, 28)
 
 
 # --- split helpers -----------------------------------------------------------------

@@ -34,3 +34,25 @@ def test_a_quiet_trainer_prints_nothing_and_a_verbose_one_prints_each_epoch(caps
     Trainer(net, SGD(net.named_params(), lr=0.1), batch_size=5, progress=True).fit(x, y, 2)
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["epoch=1", "epoch=2"]
+
+
+def test_output_to_a_file_gets_the_one_line_bar_even_with_tqdm(monkeypatch, tmp_path):
+    import io
+    import sys
+    monkeypatch.setattr(sys, "stderr", io.StringIO())          # not a terminal
+    assert isinstance(progress_bar(3, "epoch 1"), _Plain)
+
+
+def test_a_terminal_gets_tqdm_when_installed(monkeypatch):
+    import io
+    import sys
+    import pytest
+    tqdm = pytest.importorskip("tqdm")
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    bar = progress_bar(3, "epoch 1")
+    assert not isinstance(bar, _Plain) and isinstance(bar, tqdm.tqdm)
+    bar.close()
