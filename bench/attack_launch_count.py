@@ -143,10 +143,10 @@ def main():
               f"{sum(fused.values()):.1f} with minidnn's CUDA kernels ({n_fused} passes); copies to the host "
               f"{sum(array_copies.values()):.1f} / {sum(fused_copies.values()):.1f}")
         print(f"  {'launches by source':<44}{'array':>8}{'kernels':>9}")
-        for where in sorted(set(array_code) | set(fused), key=lambda k: -array_code.get(k, 0)):
+        for where in sorted(set(array_code) | set(fused), key=lambda k: (-array_code.get(k, 0), -fused.get(k, 0), k)):
             print(f"  {where:<44}{array_code.get(where, 0):>8.1f}{fused.get(where, 0):>9.1f}")
         print(f"  {'copies to the host by source':<44}")
-        for where in sorted(set(array_copies) | set(fused_copies), key=lambda k: -array_copies.get(k, 0)):
+        for where in sorted(set(array_copies) | set(fused_copies), key=lambda k: (-array_copies.get(k, 0), k)):
             print(f"  {where:<44}{array_copies.get(where, 0):>8.1f}{fused_copies.get(where, 0):>9.1f}")
 
 

@@ -43,15 +43,18 @@ _non_negative = _number(float, lambda v: 0 <= v < float("inf"), "a number ≥ 0"
 _share = _number(float, lambda v: 0 < v <= 1, "a share in (0, 1]")
 
 
+_c_number = _number(float, lambda v: 0 < v < float("inf"), "'auto' or a number > 0")
+
+
 def _c_value(text):
     """--c: 'auto' or a number > 0."""
-    return text if text == "auto" else _number(float, lambda v: 0 < v < float("inf"), "'auto' or a number > 0")(text)
+    return text if text == "auto" else _c_number(text)
 
 
 def cmd_train(args):
     from .experiments.baselines import RECIPES, mnist_splits, test_error, train_model, with_overrides
     from .networks import build_model, input_layout
-    from .training import make_schedule
+    from .training import RandomShift, make_schedule
     _setup_backend(args)
     if args.model not in RECIPES:
         raise ValueError(f"unknown model {args.model!r}; choose one of {', '.join(RECIPES)}")
@@ -62,14 +65,21 @@ def cmd_train(args):
     make_schedule(recipe.schedule, recipe.epochs)                 # bad options fail before the data is read
     if args.contractive:
         _contractive_lams(args.contractive)
-    limited = f"-limit{args.limit}" if args.limit else ""
-    out = args.out or os.path.join("checkpoints", f"{args.model}-seed{args.seed}{limited}.npz")
+    if recipe.shift:
+        RandomShift(recipe.shift)
+    variant = "".join(part for part, on in ((f"-split{args.split_seed}", args.split_seed is not None),
+                                            (f"-shift{args.shift}", bool(args.shift)),
+                                            (f"-limit{args.limit}", bool(args.limit))) if on)
+    out = args.out or os.path.join("checkpoints", f"{args.model}-seed{args.seed}{variant}.npz")
     if os.path.exists(out):
         print(f"{out} exists: continuing that run (a finished one is only evaluated again); "
               "delete it or choose another --out to start afresh", flush=True)
     net = build_model(args.model, rng=args.seed)
-    data = mnist_splits(input_layout(net), seed=args.seed, data_dir=args.data_dir, limit=args.limit)
+    data_seed = args.seed if args.split_seed is None else args.split_seed
+    data = mnist_splits(input_layout(net), seed=data_seed, data_dir=args.data_dir, limit=args.limit)
     net, penalties, extra = _regularised(net, args)
+    if args.split_seed is not None:
+        extra["split_seed"] = args.split_seed
     t0 = time.perf_counter()
     net, info = train_model(args.model, recipe, seed=args.seed, data=data, out=out,
                             log=args.log or out.replace(".npz", "") + ".log.jsonl",
@@ -108,6 +118,12 @@ def _regularised(net, args):
     return net, penalties, info
 
 
+def split_seed(meta):
+    """The seed of the train/validation split a checkpoint was trained on (its --split-seed, else its --seed)."""
+    saved = meta.get("metadata", {})
+    return saved.get("split_seed", saved.get("seed", 0))
+
+
 def cmd_jacobian(args):
     import numpy
     from .backend import to_numpy
@@ -119,7 +135,7 @@ def cmd_jacobian(args):
     _setup_backend(args)
     net, meta, _ = load_model(args.checkpoint, return_all=True)
     net = without_noise(net)
-    data = mnist_splits(input_layout(net), seed=meta.get("metadata", {}).get("seed", 0), data_dir=args.data_dir)
+    data = mnist_splits(input_layout(net), seed=split_seed(meta), data_dir=args.data_dir)
     x = data[f"x_{args.split}"]
     if args.n and args.n < len(x):
         x = x[subset(len(x), args.n, 0)]
@@ -144,8 +160,7 @@ def cmd_evaluate(args):
     from .training import classification_error
     _setup_backend(args)
     net, meta, _ = load_model(args.checkpoint, return_all=True)
-    seed = meta.get("metadata", {}).get("seed", 0)
-    data = mnist_splits(input_layout(net), seed=seed, data_dir=args.data_dir)
+    data = mnist_splits(input_layout(net), seed=split_seed(meta), data_dir=args.data_dir)
     rows = {split: classification_error(net, data[f"x_{split}"], data[f"y_{split}"])
             for split in ("train", "val", "test")}
     if args.json:                   # JSON alone, for scripts
@@ -178,8 +193,7 @@ def cmd_attack(args):
     from .networks import input_layout
     _setup_backend(args)
     net, meta, _ = load_model(args.checkpoint, return_all=True)
-    seed = meta.get("metadata", {}).get("seed", 0)
-    data = mnist_splits(input_layout(net), seed=seed, data_dir=args.data_dir)
+    data = mnist_splits(input_layout(net), seed=split_seed(meta), data_dir=args.data_dir)
     x_all, y_all = data[f"x_{args.split}"], data[f"y_{args.split}"]
     n = min(args.n or len(y_all), len(y_all))
     rows = numpy.arange(n) if n == len(y_all) or not args.n else subset(len(y_all), n, args.seed)
@@ -283,7 +297,7 @@ def build_parser():
     p.add_argument("model", help="N100-100-10, N200-200-10, AE400-10 or ConvNet")
     p.add_argument("--epochs", type=_count, help="(default: the model's recipe, as every option here)")
     p.add_argument("--optimizer", choices=["sgd", "momentum", "nesterov", "adam"])
-    p.add_argument("--lr", type=float)
+    p.add_argument("--lr", type=_positive)
     p.add_argument("--batch-size", type=_count)
     p.add_argument("--weight-decay", type=_non_negative, help="λ in loss + (λ/2)·Σ‖W‖² (dense weights only)")
     p.add_argument("--schedule", help="constant, cosine, step:EVERY:GAMMA or exp:GAMMA")
@@ -291,9 +305,12 @@ def build_parser():
     p.add_argument("--pretrain-epochs", type=_whole, help="AE400-10: autoencoder pretraining epochs")
     p.add_argument("--shift", type=_pixels, help="augmentation: move each training image by up to this many pixels "
                    "in each direction (not in the paper; off by default)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="checkpoint path (default checkpoints/MODEL-seedS.npz, or MODEL-seedS-limitN.npz "
-                   "with --limit); resumed if present")
+    p.add_argument("--seed", type=_whole, default=0, help="initialisation, shuffling and (unless --split-seed) "
+                   "the train/validation split")
+    p.add_argument("--split-seed", type=_whole, help="the train/validation split's seed, when it should differ "
+                   "from --seed (e.g. several initialisations on one split)")
+    p.add_argument("--out", help="checkpoint path (default checkpoints/MODEL-seedS.npz, with -splitK, -shiftP, "
+                   "-limitN added for those options); resumed if present")
     p.add_argument("--log", help="JSON-lines log of every epoch (default: beside the checkpoint)")
     p.add_argument("--limit", type=_count, help="use only the first N examples of each split (quick runs)")
     p.add_argument("--test", action="store_true", help="also report the test error at the end")
@@ -341,7 +358,7 @@ def build_parser():
     p.add_argument("--workers", type=_count, default=1,
                    help="batched: threads sharing the examples (CPU; best with OPENBLAS_NUM_THREADS=1)")
     p.add_argument("--chunk", type=_count, default=1000, help="examples per saved chunk (resume unit)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_whole, default=0)
     p.add_argument("--out", help="adversarial set (.npz); default beside the checkpoint")
     p.add_argument("--figure", help="PNG of originals, adversarials and noise (Figure 2 style)")
     p.add_argument("--quiet", action="store_true")
@@ -360,7 +377,7 @@ def build_parser():
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("gradcheck", help="finite-difference check of every layer kind, as a table")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_whole, default=0)
     p.set_defaults(func=cmd_gradcheck)
 
     p = sub.add_parser("info", help="backend, device and versions")
@@ -377,7 +394,10 @@ def main(argv=None):
         print("interrupted; run the same command again to resume from the last checkpoint", file=sys.stderr)
         return 130
     except BrokenPipeError:          # output piped into e.g. head, which stopped reading: not an error of ours
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        try:                         # keep the interpreter's final flush of stdout from failing again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
         return 141
     except Exception as exc:   # a clear one-line message for the errors users can fix
         from .backend import BackendError

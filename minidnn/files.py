@@ -3,23 +3,41 @@ import os
 import tempfile
 
 
-def default_file_mode():
-    """0o666 less the process's umask: the mode ``open`` would give a new file (mkstemp gives 0o600)."""
-    umask = os.umask(0)
+def _read_umask():
+    umask = os.umask(0o022)          # the only way to read it is to set it: once, at import
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
+
+
+_UMASK = _read_umask()
+
+
+def default_file_mode():
+    """0o666 less the process's umask (read at import): the mode ``open`` gives a new file."""
+    return 0o666 & ~_UMASK
+
+
+def give_mode(tmp, path):
+    """Give the temp file ``tmp`` the mode ``path`` has (it is replaced) or a new file would get;
+    mkstemp's 0o600 otherwise. Where the file system refuses chmod, the file keeps what it has."""
+    try:
+        mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else default_file_mode()
+        os.chmod(tmp, mode)
+    except OSError:
+        pass
 
 
 def atomic_write(path, write):
     """Call ``write(file_object)`` on a temp file beside ``path``, fsync, then rename over ``path``.
 
-    The file gets the mode a plain ``open`` would give it (the umask's), not the temp file's 0o600."""
+    A new file gets the mode a plain ``open`` would give it (the umask's), a replaced one keeps its
+    own, not the temp file's 0o600."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)
     try:
-        os.chmod(tmp, default_file_mode())
+        give_mode(tmp, path)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

@@ -194,15 +194,17 @@ def test_save_creates_directories_and_keeps_dtypes(tmp_path):
     assert arrays["x"].dtype == numpy.int16 and arrays["y"].dtype == numpy.float64
 
 
-def test_written_files_get_the_umasks_mode_not_the_temp_files(tmp_path):
-    """mkstemp makes 0o600 files; a checkpoint others may read gets what open() would give it."""
+def test_written_files_get_the_umasks_mode_not_the_temp_files(tmp_path, monkeypatch):
+    """mkstemp makes 0o600 files; a new file gets what open() would give it, a replaced one keeps its mode."""
     import os
-    old = os.umask(0o022)
-    try:
-        atomic_write(tmp_path / "a.bin", lambda f: f.write(b"x"))
-        os.umask(0o077)
-        atomic_write(tmp_path / "b.bin", lambda f: f.write(b"x"))
-    finally:
-        os.umask(old)
+    from minidnn import files
+    monkeypatch.setattr(files, "_UMASK", 0o022)
+    atomic_write(tmp_path / "a.bin", lambda f: f.write(b"x"))
+    monkeypatch.setattr(files, "_UMASK", 0o077)
+    atomic_write(tmp_path / "b.bin", lambda f: f.write(b"x"))
     assert os.stat(tmp_path / "a.bin").st_mode & 0o777 == 0o644
     assert os.stat(tmp_path / "b.bin").st_mode & 0o777 == 0o600
+    os.chmod(tmp_path / "a.bin", 0o640)                    # the user's choice survives a rewrite
+    monkeypatch.setattr(files, "_UMASK", 0o000)
+    atomic_write(tmp_path / "a.bin", lambda f: f.write(b"y"))
+    assert os.stat(tmp_path / "a.bin").st_mode & 0o777 == 0o640 and (tmp_path / "a.bin").read_bytes() == b"y"

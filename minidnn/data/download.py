@@ -12,7 +12,7 @@ import os
 import tempfile
 import urllib.request
 
-from ..files import default_file_mode
+from ..files import give_mode
 
 __all__ = ["DownloadError", "MNIST_MD5", "DEFAULT_MNIST_MIRRORS", "MIRRORS_ENV", "DATA_ENV",
            "mirror_list", "download_file", "download_mnist"]
@@ -67,7 +67,7 @@ def _fetch_verified(url, dest, md5, timeout):
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest),
                                prefix=f".{os.path.basename(dest)}.", suffix=".part")
     try:
-        os.chmod(tmp, default_file_mode())
+        give_mode(tmp, dest)
         digest = hashlib.md5()
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             while chunk := resp.read(_CHUNK):

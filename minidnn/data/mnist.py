@@ -3,9 +3,10 @@
 Files are looked for, in order, in: the ``data_dir`` argument, ``$MINIDNN_DATA``,
 and the user cache (``$XDG_CACHE_HOME/minidnn/mnist``, default
 ``~/.cache/minidnn/mnist``). The first directory holding both files of the
-requested split is used; a directory you named (``data_dir`` or ``$MINIDNN_DATA``) that holds
-some of the four files but not the split's is an error, not a reason to read the split from
-elsewhere (the two splits would come from different copies). Local files are accepted when their IDX structure is
+requested split is used. A directory you named (``data_dir`` or ``$MINIDNN_DATA``) that holds
+some of the four files but not the split's is completed by downloading into it (or, with
+downloading off or failing, is an error naming the missing files): the split is never read from
+another copy than the other split's. Local files are accepted when their IDX structure is
 valid (header, sizes, length, label range); md5 checksums are verified only for
 files this module downloads itself.
 """
@@ -99,13 +100,14 @@ def _not_found(names, searched, reason):
     )
 
 
-def _incomplete(desc, directory, names):
+def _incomplete(desc, directory, names, reason=""):
     """A directory the user named holds some MNIST files but not all of ``names``."""
     present = [n for n in ALL_FILES if os.path.isfile(os.path.join(directory, n))]
     missing = [n for n in names if n not in present]
     return MNISTNotFoundError(
         f"{desc} {directory} holds {', '.join(present)} but not {', '.join(missing)}: put the missing "
-        f"file{'s' if len(missing) > 1 else ''} there (all four MNIST files belong in one directory)")
+        f"file{'s' if len(missing) > 1 else ''} there (all four MNIST files belong in one directory)"
+        + (f"\n{reason}" if reason else ""))
 
 
 def _locate(split, data_dir, download):
@@ -116,7 +118,15 @@ def _locate(split, data_dir, download):
         if _has_files(directory, names):
             return directory
         if desc != "user cache" and any(os.path.isfile(os.path.join(directory, n)) for n in ALL_FILES):
-            raise _incomplete(desc, directory, names)
+            # a folder you named, with MNIST in it but not this split: complete it there, or say so
+            if not download:
+                raise _incomplete(desc, directory, names)
+            try:
+                download_mnist(directory, filenames=[n for n in names
+                                                     if not os.path.isfile(os.path.join(directory, n))])
+            except DownloadError as err:
+                raise _incomplete(desc, directory, names, f"Downloading them failed: {err.failures}") from err
+            return directory
     if not download:
         raise _not_found(names, searched, "Downloading is disabled (download=False).")
     target = searched[0][1] if data_dir is not None else cache_dir()

@@ -42,6 +42,15 @@ class Recipe:
     shift: int = 0                  # random shifts of the training images by up to this many pixels (not in the paper)
 
 
+LATER_FIELDS = {"shift": 0}      # fields added after results were saved: left out of a recipe's record at these values
+
+
+def recipe_record(recipe):
+    """The recipe as a dict for metadata and cache keys; fields added later are omitted at their
+    defaults, so results saved before they existed still match."""
+    return {k: v for k, v in asdict(recipe).items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
+
+
 # Chosen on the 5,000-image validation split (seed 0); evidence and test errors in docs/baselines.md.
 RECIPES = {
     "N100-100-10": Recipe(weight_decay=3e-4),
@@ -79,7 +88,7 @@ def train_model(name, recipe=None, seed=0, data=None, data_dir=None, out=None, l
     recipe = recipe or RECIPES[name]
     net = net or build_model(name, rng=seed)
     data = data or mnist_splits(input_layout(net), seed=seed, data_dir=data_dir)
-    info = {"model": name, "seed": seed, "recipe": asdict(recipe), "backend": backend.backend_name(),
+    info = {"model": name, "seed": seed, "recipe": recipe_record(recipe), "backend": backend.backend_name(),
             "dtype": str(backend.float_dtype()), **(info_extra or {})}
     if recipe.pretrain_epochs:
         info["pretrain_history"] = pretrain_encoder(net, data, recipe, seed, out, progress)

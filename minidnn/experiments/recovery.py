@@ -12,7 +12,6 @@ models) and writes its artifacts atomically there, reusing them when present:
 """
 import json
 import os
-from dataclasses import asdict
 
 import numpy
 
@@ -28,7 +27,7 @@ from ..networks import (blurred, input_layout, noisy_predict_proba, recovery_aut
                         without_noise)
 from ..training import Trainer, classification_error, make_optimizer, make_schedule
 from .adversarial import ATTACK_ALGORITHM, protocol_eval
-from .baselines import Recipe
+from .baselines import Recipe, recipe_record
 
 # The autoencoders' recipe: the paper gives only its weight decay, λ = 1e-3 on every non-convolutional
 # layer (gradient += λW on the weights, as for the classifiers). Adam with a cosine schedule, chosen
@@ -84,7 +83,7 @@ def train_autoencoder(run, name, make_pairs, key, corruption=None, seed=0):
     """
     path = os.path.join(run.dir, "models", name + ".npz")
     recipe = run.ae_recipe()
-    key = {**key, "corruption": corruption, "seed": seed, "recipe": asdict(recipe)}
+    key = {**key, "corruption": corruption, "seed": seed, "recipe": recipe_record(recipe)}
     if os.path.exists(path):
         try:
             net, meta, _ = load_model(path, return_all=True)

@@ -25,6 +25,9 @@ class RandomShift:
         image_shape = tuple(int(d) for d in image_shape)
         if len(image_shape) != 3 or min(image_shape) < 1:
             raise ValueError(f"RandomShift: image_shape must be (C, H, W), got {image_shape}")
+        if max_shift >= min(image_shape[1:]):
+            raise ValueError(f"RandomShift: max_shift {max_shift} would move whole {image_shape[1]}x{image_shape[2]} "
+                             "images out of view; use fewer pixels than the image's height and width")
         self.max_shift, self.image_shape = int(max_shift), image_shape
 
     def __call__(self, x, rng):

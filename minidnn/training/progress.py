@@ -1,5 +1,6 @@
 """Progress bars: tqdm on a terminal when installed (optional extra); otherwise (no tqdm, or output
-going to a file or a pipe, where a redrawn bar would leave dozens of lines) one line when done."""
+going to a file or a pipe, where a redrawn bar would leave dozens of lines) one line when done.
+In a notebook (ipykernel, whose streams are no terminal) tqdm.auto draws its widget."""
 import sys
 
 
@@ -22,7 +23,7 @@ class _Plain:
 
 
 def progress_bar(total, desc="", enabled=True):
-    if enabled and _on_terminal(sys.stderr):
+    if enabled and (_on_terminal(sys.stderr) or "ipykernel" in sys.modules):     # a terminal or a notebook
         try:
             from tqdm.auto import tqdm
             return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)

@@ -2,6 +2,11 @@
 import math
 
 
+def _check_factor(gamma, kind):
+    if not 0 < gamma < float("inf"):
+        raise ValueError(f"a {kind} schedule's factor GAMMA must be > 0, got {gamma}")
+
+
 def constant():
     return lambda epoch: 1.0
 
@@ -10,11 +15,13 @@ def step(every, gamma=0.1):
     """η_e = η₀ · γ^⌊e / every⌋."""
     if every < 1:
         raise ValueError(f"a step schedule needs EVERY ≥ 1 epoch, got {every}")
+    _check_factor(gamma, "step")
     return lambda epoch: gamma ** (epoch // every)
 
 
 def exponential(gamma):
     """η_e = η₀ · γ^e."""
+    _check_factor(gamma, "exp")
     return lambda epoch: gamma ** epoch
 
 
@@ -22,6 +29,8 @@ def cosine(total_epochs, floor=0.0):
     """η_e = η₀ · (floor + (1 − floor) · ½(1 + cos(π e / total)))."""
     if total_epochs < 1:
         raise ValueError(f"a cosine schedule needs at least 1 epoch, got {total_epochs}")
+    if not 0 <= floor <= 1:
+        raise ValueError(f"a cosine schedule's floor is a share of the base rate in [0, 1], got {floor}")
     return lambda epoch: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(epoch, total_epochs) / total_epochs))
 
 

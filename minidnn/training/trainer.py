@@ -190,8 +190,10 @@ class Trainer:
         _, meta, arrays = load_model(path, into=self.net, return_all=True)
         training = meta["training"]
         saved, now = training.get("settings"), json.loads(json.dumps(self.settings()))
-        if saved is not None:          # settings recorded only since a later version: not checked in older files
+        if saved is not None:          # settings recorded only since a later version: not checked in older
+            # files; nor the data size when resume() is called before fit() has seen the data
             now = {k: v for k, v in now.items() if k in saved or k not in LATER_SETTINGS}
+            saved = {k: v for k, v in saved.items() if k in now or k not in LATER_SETTINGS}
         if saved is not None and saved != now:
             diff = {k: (saved.get(k), now.get(k)) for k in set(saved) | set(now) if saved.get(k) != now.get(k)}
             raise CheckpointError(f"checkpoint {path!r} was written by a run with other settings "

@@ -249,6 +249,19 @@ def test_load_mnist_downloads_missing_files(tmp_path, monkeypatch, small_mnist, 
     assert sorted(os.listdir(mnist.cache_dir())) == sorted(files)
 
 
+def test_both_splits_download_into_one_fresh_data_dir(tmp_path, monkeypatch, small_mnist, http_mirror):
+    """The train split downloaded into a new folder; the test split then completes that folder."""
+    files = {**small_mnist("train"), **small_mnist("test")}
+    monkeypatch.setenv("MINIDNN_MNIST_MIRRORS", http_mirror(files))
+    for name, data in files.items():
+        monkeypatch.setitem(download_module.MNIST_MD5, name, md5(data))
+    fresh = tmp_path / "fresh"
+    load_mnist("train", data_dir=fresh)
+    x, _ = load_mnist("test", data_dir=fresh)
+    assert x.shape == (mnist.SPLITS["test"].size, 1, 28, 28)
+    assert sorted(os.listdir(fresh)) == sorted(files) and not os.path.exists(mnist.cache_dir())
+
+
 def test_load_mnist_download_failure_is_not_found(tmp_path, monkeypatch):
     monkeypatch.setenv("MINIDNN_MNIST_MIRRORS", closed_port_url())
     with pytest.raises(MNISTNotFoundError) as info:
@@ -276,6 +289,10 @@ def test_a_named_folder_missing_one_file_is_an_error_not_a_fallback(tmp_path, mo
     assert f"but not {mnist.SPLITS['test'].labels}: put the missing file there" in str(info.value)
     x, _ = load_mnist("train", download=False)          # the split it does hold still loads
     assert x.shape == (mnist.SPLITS["train"].size, 1, 28, 28)
+    monkeypatch.setenv("MINIDNN_MNIST_MIRRORS", closed_port_url())
+    with pytest.raises(MNISTNotFoundError, match="put the missing file there.*\n.*Downloading them failed"):
+        load_mnist("test")                             # downloading into it was tried, and failed
+    assert sorted(os.listdir(named)) == sorted(n for n in mnist.ALL_FILES if n != mnist.SPLITS["test"].labels)
 
 
 # --- split helpers -----------------------------------------------------------------

@@ -125,3 +125,13 @@ def test_autoencoder_gain_is_the_rms_amplification_of_the_perturbation(scale):
     assert autoencoder_gain(linear, adv) == pytest.approx(scale, rel=1e-5)
     failed = AttackResult.from_arrays(x, x_adv, labels, labels, labels, numpy.zeros(5, int), numpy.ones(5, bool))
     assert numpy.isnan(autoencoder_gain(linear, failed))           # no successful adversarial: no gain
+
+
+def test_a_recipe_record_leaves_out_later_fields_at_their_defaults():
+    """Models saved before Recipe had ``shift`` keep matching their cache keys (no retraining)."""
+    from dataclasses import asdict, replace
+    from minidnn.experiments.baselines import Recipe, recipe_record
+    from minidnn.experiments.recovery import AE_RECIPE
+    before = {k: v for k, v in asdict(AE_RECIPE).items() if k != "shift"}       # as older versions saved it
+    assert recipe_record(AE_RECIPE) == before
+    assert recipe_record(replace(Recipe(), shift=2))["shift"] == 2

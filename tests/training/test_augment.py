@@ -140,3 +140,9 @@ def test_the_shift_runs_on_the_strict_stand_in_for_cupy():
     out = RandomShift(3, (2, 5, 4))(strict.asarray(x), numpy.random.default_rng(1))
     assert isinstance(out, StrictArray) and out.dtype == numpy.float32
     numpy.testing.assert_array_equal(strict.asnumpy(out), expected)
+
+
+def test_a_shift_as_large_as_the_image_is_refused():
+    with pytest.raises(ValueError, match="max_shift 28 would move whole 28x28 images out of view"):
+        RandomShift(28)
+    RandomShift(27)

@@ -39,6 +39,9 @@ def test_a_quiet_trainer_prints_nothing_and_a_verbose_one_prints_each_epoch(caps
 def test_output_to_a_file_gets_the_one_line_bar_even_with_tqdm(monkeypatch, tmp_path):
     import io
     import sys
+    import pytest
+    pytest.importorskip("tqdm")
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
     monkeypatch.setattr(sys, "stderr", io.StringIO())          # not a terminal
     assert isinstance(progress_bar(3, "epoch 1"), _Plain)
 
@@ -55,4 +58,17 @@ def test_a_terminal_gets_tqdm_when_installed(monkeypatch):
     monkeypatch.setattr(sys, "stderr", Terminal())
     bar = progress_bar(3, "epoch 1")
     assert not isinstance(bar, _Plain) and isinstance(bar, tqdm.tqdm)
+    bar.close()
+
+
+def test_a_notebook_gets_tqdm_although_its_streams_are_no_terminal(monkeypatch):
+    import io
+    import sys
+    import types
+    import pytest
+    tqdm = pytest.importorskip("tqdm")
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    bar = progress_bar(3, "epoch 1")
+    assert isinstance(bar, tqdm.tqdm)
     bar.close()

@@ -111,6 +111,12 @@ def test_resume_with_other_settings_is_refused(tmp_path):
         trainer(0.5).fit(x, y, 3)
 
 
+def momentum_trainer(path):
+    net = plain_net()
+    return Trainer(net, make_optimizer("momentum", net.named_params(), lr=0.05), batch_size=16,
+                   checkpoint=str(path), progress=False)
+
+
 def test_resume_on_other_data_is_refused_but_older_checkpoints_still_resume(tmp_path):
     """A run on 100 examples is not continued on 120 (e.g. a quick --limit run mistaken for the real one);
     a checkpoint written before the data size was recorded resumes as before."""
@@ -118,18 +124,23 @@ def test_resume_on_other_data_is_refused_but_older_checkpoints_still_resume(tmp_
     x, y = data()
     path = tmp_path / "run.npz"
 
-    def trainer():
-        net = plain_net()
-        return Trainer(net, make_optimizer("momentum", net.named_params(), lr=0.05), batch_size=16,
-                       checkpoint=str(path), progress=False)
-
-    trainer().fit(x[:100], y[:100], 1)
+    momentum_trainer(path).fit(x[:100], y[:100], 1)
     with pytest.raises(CheckpointError, match="other settings.*n_train.*100, 120"):
-        trainer().fit(x, y, 2)
+        momentum_trainer(path).fit(x, y, 2)
     meta, arrays = load_arrays(path)                       # as an older version wrote it
     for key in ("n_train", "n_val"):
         del meta["training"]["settings"][key]
     save_arrays(path, arrays, {k: v for k, v in meta.items() if k not in ("format", "version")})
-    resumed = trainer()
+    resumed = momentum_trainer(path)
     resumed.fit(x, y, 2)
     assert resumed.epoch == 2
+
+
+def test_resume_called_before_fit_does_not_ask_for_the_data_size(tmp_path):
+    x, y = data()
+    path = tmp_path / "run.npz"
+
+    momentum_trainer(path).fit(x, y, 1)
+    t = momentum_trainer(path)
+    t.resume(str(path))                        # fit has not seen the data yet
+    assert t.epoch == 1

@@ -21,3 +21,14 @@ def test_schedules_by_name():
 def test_unknown_schedule_is_named():
     with pytest.raises(ValueError, match="'linear'"):
         make_schedule("linear", 3)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("exp:-1", "exp schedule's factor GAMMA must be > 0"), ("exp:0", "must be > 0"),
+    ("step:1:-1", "step schedule's factor GAMMA must be > 0"), ("step:0", "EVERY ≥ 1"),
+    ("cosine:1.5", "floor is a share of the base rate in \\[0, 1\\]"), ("step:x", "schedule 'step:x'"),
+    ("exp", "unknown schedule 'exp'"),
+])
+def test_bad_schedules_are_refused(spec, message):
+    with pytest.raises(ValueError, match=message):
+        make_schedule(spec, 10)
