@@ -120,3 +120,16 @@ def test_a_missing_optional_package_is_named_before_the_attack(tmp_path, monkeyp
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == missing else find_spec(name, *a))
     assert main(["attack", str(tmp_path / "never-read.npz"), *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_split_seed_is_kept_and_a_resume_on_another_split_refused(tmp_path, mnist_dir):
+    from minidnn.checkpoint import load_model
+    from minidnn.cli import split_seed
+    args = ("train", "N100-100-10", "--epochs", 1, "--limit", 300, "--quiet", "--data-dir", mnist_dir, "--seed", 1)
+    result = minidnn(*args, "--split-seed", 0, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    path = tmp_path / "checkpoints" / "N100-100-10-seed1-split0-limit300.npz"
+    _, meta, _ = load_model(path, return_all=True)
+    assert split_seed(meta) == 0 and meta["metadata"]["seed"] == 1
+    again = minidnn(*args, "--out", path, cwd=tmp_path)                 # the seed-1 split this time
+    assert again.returncode == 2 and "other settings" in again.stderr and "split_seed" in again.stderr

@@ -16,9 +16,11 @@ AE400-10: a 784-400-784 sigmoid autoencoder is first trained on the training ima
 with binary cross-entropy (``pretrain_epochs``), its encoder copied into the classifier's
 first layer, and the whole 784-400-10 network fine-tuned with cross-entropy.
 """
+import os
 from dataclasses import asdict, dataclass, replace
 
 from .. import backend
+from ..checkpoint import CheckpointError, load_model
 from ..data import load_mnist, train_validation_split
 from ..layers import Dense
 from ..losses import BinaryCrossEntropy
@@ -91,13 +93,16 @@ def train_model(name, recipe=None, seed=0, data=None, data_dir=None, out=None, l
     info = {"model": name, "seed": seed, "recipe": recipe_record(recipe), "backend": backend.backend_name(),
             "dtype": str(backend.float_dtype()), **(info_extra or {})}
     if recipe.pretrain_epochs:
-        info["pretrain_history"] = pretrain_encoder(net, data, recipe, seed, out, progress)
+        started = _started_run(out)                 # its weights replace the encoder's anyway: no pretraining
+        info["pretrain_history"] = (started.get("pretrain_history", []) if started is not None
+                                    else pretrain_encoder(net, data, recipe, seed, out, progress))
     optimizer = make_optimizer(recipe.optimizer, net.named_params(), lr=recipe.lr,
                                weight_decay=recipe.weight_decay)
     trainer = Trainer(net, optimizer, batch_size=recipe.batch_size, seed=seed,
                       schedule=make_schedule(recipe.schedule, recipe.epochs), patience=recipe.patience,
                       penalties=penalties, checkpoint=out, log=log, progress=progress,
-                      checkpoint_metadata=info, augment=RandomShift(recipe.shift) if recipe.shift else None)
+                      checkpoint_metadata=info, augment=RandomShift(recipe.shift) if recipe.shift else None,
+                      settings_extra={"split_seed": (info_extra or {}).get("split_seed", seed)})
     info["history"] = trainer.fit(data["x_train"], data["y_train"], recipe.epochs, data["x_val"], data["y_val"])
     info["best_epoch"] = trainer.best["epoch"]
     info["val_error"] = trainer.best["metric"]
@@ -106,6 +111,17 @@ def train_model(name, recipe=None, seed=0, data=None, data_dir=None, out=None, l
         trainer.checkpoint_metadata = info
         trainer.save(out)
     return net, info
+
+
+def _started_run(out):
+    """The metadata of the checkpoint at ``out`` if it has trained at least one epoch, else None."""
+    if not out or not os.path.exists(out):
+        return None
+    try:
+        _, meta, _ = load_model(out, return_all=True)
+    except CheckpointError:
+        return None                                 # the trainer will say what is wrong with it
+    return meta.get("metadata", {}) if (meta.get("training") or {}).get("epoch", 0) >= 1 else None
 
 
 def pretrain_encoder(net, data, recipe, seed, out, progress):

@@ -41,7 +41,12 @@ def mean_loss(net, x, targets, loss, batch_size=1000):
     return total / max(1, x.shape[0])
 
 
-LATER_SETTINGS = ("n_train", "n_val")
+def _without_epochs(recipe):
+    """A recipe record less its epoch count (a run may be resumed to train longer)."""
+    return {k: v for k, v in recipe.items() if k != "epochs"} if recipe else recipe
+
+
+LATER_SETTINGS = ("n_train", "n_val", "split_seed")     # recorded since later versions (see resume)
 
 
 class Trainer:
@@ -57,13 +62,14 @@ class Trainer:
 
     def __init__(self, net, optimizer, loss=None, batch_size=128, seed=0, schedule=None,
                  patience=None, penalties=(), metric="error", checkpoint=None, log=None,
-                 progress=True, checkpoint_metadata=None, augment=None):
+                 progress=True, checkpoint_metadata=None, augment=None, settings_extra=None):
         self.net, self.optimizer, self.loss = net, optimizer, loss or SoftmaxCrossEntropy()
         self.batch_size, self.seed, self.schedule = int(batch_size), seed, schedule
         self.patience, self.penalties, self.metric = patience, list(penalties), metric
         self.checkpoint, self.log, self.progress = checkpoint, log, progress
         self.checkpoint_metadata = checkpoint_metadata or {}
         self.augment = augment
+        self.settings_extra = dict(settings_extra or {})    # more that a resumed run must share (e.g. split_seed)
         self.rng = numpy.random.default_rng(seed)
         self.base_lr = optimizer.lr
         self.history, self.epoch = [], 0
@@ -183,22 +189,39 @@ class Trainer:
                 "loss": type(self.loss).__name__, "loss_reduction": self.loss.reduction,
                 "penalties": [getattr(p, "config", lambda p=p: type(p).__name__)() for p in self.penalties],
                 **({"augment": getattr(self.augment, "config", lambda: type(self.augment).__name__)()}
-                   if self.augment is not None else {}), **self.data_size}
+                   if self.augment is not None else {}), **self.data_size, **self.settings_extra}
+
+    @staticmethod
+    def _settings_of_an_older_file(training, metadata):
+        """What a checkpoint from before ``settings`` were saved can still be compared on."""
+        config = training.get("optimizer_config")
+        older = {"optimizer": {k: v for k, v in config.items() if k != "lr"} if config else None,
+                 "base_lr": training.get("base_lr"), "seed": training.get("seed"), "metric": training.get("metric"),
+                 "recipe": _without_epochs(metadata.get("recipe"))}
+        return {k: v for k, v in older.items() if v is not None}
 
     def resume(self, path):
         """Restore everything ``save`` wrote; the architecture and the settings must match."""
         _, meta, arrays = load_model(path, into=self.net, return_all=True)
         training = meta["training"]
         saved, now = training.get("settings"), json.loads(json.dumps(self.settings()))
-        if saved is not None:          # settings recorded only since a later version: not checked in older
+        if saved is None:              # written before settings were recorded: compare what the file holds
+            saved = self._settings_of_an_older_file(training, meta.get("metadata", {}))
+            recipe = self.checkpoint_metadata.get("recipe")
+            now = {**now, "recipe": _without_epochs(json.loads(json.dumps(recipe))) if recipe else None}
+            now = {k: v for k, v in now.items() if k in saved and v is not None}
+            saved = {k: v for k, v in saved.items() if k in now}
+        else:                          # settings recorded only since a later version: not checked in older
             # files; nor the data size when resume() is called before fit() has seen the data
             now = {k: v for k, v in now.items() if k in saved or k not in LATER_SETTINGS}
             saved = {k: v for k, v in saved.items() if k in now or k not in LATER_SETTINGS}
-        if saved is not None and saved != now:
+        if saved != now:
             diff = {k: (saved.get(k), now.get(k)) for k in set(saved) | set(now) if saved.get(k) != now.get(k)}
             raise CheckpointError(f"checkpoint {path!r} was written by a run with other settings "
                                   f"(saved vs now: {diff}); resume with the same settings, or choose another "
                                   "output path")
+        if not self.data_size:         # resume() before fit(): a later save keeps the size it trained on
+            self.data_size = {k: v for k, v in (training.get("settings") or {}).items() if k in ("n_train", "n_val")}
         self.optimizer.load_state_arrays({k[6:]: v for k, v in arrays.items() if k.startswith("optim/")},
                                          training["optimizer"])
         self.rng.bit_generator.state = training["rng"]

@@ -144,3 +144,28 @@ def test_resume_called_before_fit_does_not_ask_for_the_data_size(tmp_path):
     t = momentum_trainer(path)
     t.resume(str(path))                        # fit has not seen the data yet
     assert t.epoch == 1
+
+
+def test_a_checkpoint_from_before_settings_were_saved_is_still_compared(tmp_path):
+    """Older files carry no ``settings``: their optimizer, base lr, seed and recipe are compared instead."""
+    from minidnn.checkpoint import CheckpointError, load_arrays, save_arrays
+    x, y = data()
+    path = tmp_path / "old.npz"
+
+    def trainer(lr=0.05, decay=3e-4):
+        net = plain_net()
+        return Trainer(net, make_optimizer("momentum", net.named_params(), lr=lr, weight_decay=decay),
+                       batch_size=16, checkpoint=str(path), progress=False,
+                       checkpoint_metadata={"recipe": {"lr": lr, "weight_decay": decay, "epochs": 2}})
+
+    trainer().fit(x, y, 1)
+    meta, arrays = load_arrays(path)                       # as a version before ``settings`` wrote it
+    del meta["training"]["settings"]
+    save_arrays(path, arrays, {k: v for k, v in meta.items() if k not in ("format", "version")})
+    with pytest.raises(CheckpointError, match="other settings.*base_lr"):
+        trainer(lr=0.3).fit(x, y, 2)
+    with pytest.raises(CheckpointError, match="other settings.*recipe"):
+        trainer(decay=1e-3).fit(x, y, 2)
+    resumed = trainer()
+    resumed.fit(x, y, 2)                                   # the same recipe: resumes (more epochs allowed)
+    assert resumed.epoch == 2
