@@ -20,12 +20,13 @@ import os
 from dataclasses import asdict, dataclass, replace
 
 from .. import backend
-from ..checkpoint import CheckpointError, load_model
+from ..checkpoint import load_model
 from ..data import load_mnist, train_validation_split
 from ..layers import Dense
 from ..losses import BinaryCrossEntropy
 from ..networks import autoencoder, build_model, input_layout
 from ..training import RandomShift, Trainer, classification_error, make_optimizer, make_schedule
+from ..training.trainer import LATER_RECIPE_FIELDS
 
 N_VALIDATION = 5000
 
@@ -44,13 +45,11 @@ class Recipe:
     shift: int = 0                  # random shifts of the training images by up to this many pixels (not in the paper)
 
 
-LATER_FIELDS = {"shift": 0}      # fields added after results were saved: left out of a recipe's record at these values
-
-
 def recipe_record(recipe):
     """The recipe as a dict for metadata and cache keys; fields added later are omitted at their
     defaults, so results saved before they existed still match."""
-    return {k: v for k, v in asdict(recipe).items() if not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
+    return {k: v for k, v in asdict(recipe).items()
+            if not (k in LATER_RECIPE_FIELDS and v == LATER_RECIPE_FIELDS[k])}
 
 
 # Chosen on the 5,000-image validation split (seed 0); evidence and test errors in docs/baselines.md.
@@ -90,19 +89,20 @@ def train_model(name, recipe=None, seed=0, data=None, data_dir=None, out=None, l
     recipe = recipe or RECIPES[name]
     net = net or build_model(name, rng=seed)
     data = data or mnist_splits(input_layout(net), seed=seed, data_dir=data_dir)
+    split_seed = (info_extra or {}).get("split_seed", seed)     # the data's train/validation split
     info = {"model": name, "seed": seed, "recipe": recipe_record(recipe), "backend": backend.backend_name(),
             "dtype": str(backend.float_dtype()), **(info_extra or {})}
     if recipe.pretrain_epochs:
         started = _started_run(out)                 # its weights replace the encoder's anyway: no pretraining
         info["pretrain_history"] = (started.get("pretrain_history", []) if started is not None
-                                    else pretrain_encoder(net, data, recipe, seed, out, progress))
+                                    else pretrain_encoder(net, data, recipe, seed, out, progress, split_seed))
     optimizer = make_optimizer(recipe.optimizer, net.named_params(), lr=recipe.lr,
                                weight_decay=recipe.weight_decay)
     trainer = Trainer(net, optimizer, batch_size=recipe.batch_size, seed=seed,
                       schedule=make_schedule(recipe.schedule, recipe.epochs), patience=recipe.patience,
                       penalties=penalties, checkpoint=out, log=log, progress=progress,
                       checkpoint_metadata=info, augment=RandomShift(recipe.shift) if recipe.shift else None,
-                      settings_extra={"split_seed": (info_extra or {}).get("split_seed", seed)})
+                      settings_extra={"split_seed": split_seed})
     info["history"] = trainer.fit(data["x_train"], data["y_train"], recipe.epochs, data["x_val"], data["y_val"])
     info["best_epoch"] = trainer.best["epoch"]
     info["val_error"] = trainer.best["metric"]
@@ -117,14 +117,11 @@ def _started_run(out):
     """The metadata of the checkpoint at ``out`` if it has trained at least one epoch, else None."""
     if not out or not os.path.exists(out):
         return None
-    try:
-        _, meta, _ = load_model(out, return_all=True)
-    except CheckpointError:
-        return None                                 # the trainer will say what is wrong with it
+    _, meta, _ = load_model(out, return_all=True)   # an unreadable file: its error now, not after pretraining
     return meta.get("metadata", {}) if (meta.get("training") or {}).get("epoch", 0) >= 1 else None
 
 
-def pretrain_encoder(net, data, recipe, seed, out, progress):
+def pretrain_encoder(net, data, recipe, seed, out, progress, split_seed=None):
     """Train a 784-400-784 sigmoid autoencoder on the images, then copy its encoder into ``net``."""
     encoder_layer = next(layer for layer in net.layers if isinstance(layer, Dense))
     ae = autoencoder(encoder_layer.in_features, encoder_layer.out_features, rng=seed + 1)
@@ -132,7 +129,8 @@ def pretrain_encoder(net, data, recipe, seed, out, progress):
                                weight_decay=recipe.weight_decay)
     trainer = Trainer(ae, optimizer, loss=BinaryCrossEntropy(), batch_size=recipe.batch_size, seed=seed,
                       schedule=make_schedule(recipe.schedule, recipe.pretrain_epochs), metric="loss",
-                      checkpoint=(out + ".pretrain.npz") if out else None, progress=progress)
+                      checkpoint=(out + ".pretrain.npz") if out else None, progress=progress,
+                      settings_extra={"split_seed": seed if split_seed is None else split_seed})
     history = trainer.fit(data["x_train"], data["x_train"], recipe.pretrain_epochs,
                           data["x_val"], data["x_val"])
     for key in ("W", "b"):

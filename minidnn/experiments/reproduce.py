@@ -95,8 +95,9 @@ class Run:
                 net, meta, _ = load_model(path, return_all=True)
                 if meta.get("metadata", {}).get("val_error") is not None:      # finished
                     return net, meta["metadata"]
-            except CheckpointError:
-                pass                       # unreadable: the trainer below starts it again
+            except CheckpointError as exc:   # unreadable (e.g. cut short by a full disk): train it again
+                self.log(f"{path} is unreadable ({exc}): training it again")
+                os.remove(path)
         net = build_model(model, rng=seed)
         penalties, extra = [], {"variant": variant, "lam": lam}
         if variant in ("gn-l1", "dcn+gn-l1"):

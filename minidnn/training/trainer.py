@@ -41,12 +41,20 @@ def mean_loss(net, x, targets, loss, batch_size=1000):
     return total / max(1, x.shape[0])
 
 
-def _without_epochs(recipe):
-    """A recipe record less its epoch count (a run may be resumed to train longer)."""
-    return {k: v for k, v in recipe.items() if k != "epochs"} if recipe else recipe
-
-
 LATER_SETTINGS = ("n_train", "n_val", "split_seed")     # recorded since later versions (see resume)
+LATER_RECIPE_FIELDS = {"shift": 0}     # recipe fields added later: a record omits them at these values
+RESUMABLE_RECIPE_FIELDS = ("epochs", "patience")     # a resumed run may train longer or stop otherwise
+PENALTY_METADATA = ("variant", "lam", "contractive", "global_contractive", "global_output", "train_noise",
+                    "noise_at")     # what the callers record about penalties and noise (older files: no settings)
+
+
+def comparable_recipe(recipe):
+    """A recipe record as resuming compares it: without what may change between the runs, and without
+    later fields at their defaults (files written before them match)."""
+    if not recipe:
+        return None
+    return {k: v for k, v in recipe.items() if k not in RESUMABLE_RECIPE_FIELDS
+            and not (k in LATER_RECIPE_FIELDS and v == LATER_RECIPE_FIELDS[k])}
 
 
 class Trainer:
@@ -191,30 +199,47 @@ class Trainer:
                 **({"augment": getattr(self.augment, "config", lambda: type(self.augment).__name__)()}
                    if self.augment is not None else {}), **self.data_size, **self.settings_extra}
 
-    @staticmethod
-    def _settings_of_an_older_file(training, metadata):
-        """What a checkpoint from before ``settings`` were saved can still be compared on."""
-        config = training.get("optimizer_config")
-        older = {"optimizer": {k: v for k, v in config.items() if k != "lr"} if config else None,
-                 "base_lr": training.get("base_lr"), "seed": training.get("seed"), "metric": training.get("metric"),
-                 "recipe": _without_epochs(metadata.get("recipe"))}
-        return {k: v for k, v in older.items() if v is not None}
+    def _compared_settings(self, training, metadata):
+        """(saved, now): what the checkpoint's run and this one must share to resume.
+
+        Files from before ``settings`` were saved are compared on what they hold: the optimizer, base
+        lr, seed, metric and the penalty and noise options their metadata records. Settings added
+        later are not held against files without them, nor the data size before fit() has seen the
+        data. The recipe (less epochs and patience) and the split seed are compared where both runs
+        have them; a file without a split seed was split by its seed."""
+        saved, now = training.get("settings"), json.loads(json.dumps(self.settings()))
+        mine = json.loads(json.dumps(self.checkpoint_metadata))
+        split = metadata.get("split_seed", metadata.get("seed"))          # a file without one: split by its seed
+        if saved is not None and "split_seed" not in saved and split is not None:
+            saved = {**saved, "split_seed": split}
+        if saved is None:
+            config = training.get("optimizer_config")
+            saved = {"optimizer": {k: v for k, v in config.items() if k != "lr"} if config else None,
+                     "base_lr": training.get("base_lr"), "seed": training.get("seed"),
+                     "metric": training.get("metric")}
+            saved = {k: v for k, v in saved.items() if v is not None}
+            if split is not None:
+                saved["split_seed"] = split
+            now = {k: v for k, v in now.items() if k in saved}
+            if any(k in mine for k in PENALTY_METADATA) or any(k in metadata for k in PENALTY_METADATA):
+                saved["penalties"] = {k: metadata.get(k) for k in PENALTY_METADATA}
+                now["penalties"] = {k: mine.get(k) for k in PENALTY_METADATA}
+        else:
+            now = {k: v for k, v in now.items() if k in saved or k not in LATER_SETTINGS}
+        saved = {k: v for k, v in saved.items() if k in now or k not in LATER_SETTINGS}
+        if comparable_recipe(metadata.get("recipe")) is not None and comparable_recipe(mine.get("recipe")) is not None:
+            saved["recipe"] = comparable_recipe(metadata["recipe"])
+            now["recipe"] = comparable_recipe(mine["recipe"])
+        return saved, {k: v for k, v in now.items() if k in saved or k not in LATER_SETTINGS}
 
     def resume(self, path):
         """Restore everything ``save`` wrote; the architecture and the settings must match."""
         _, meta, arrays = load_model(path, into=self.net, return_all=True)
-        training = meta["training"]
-        saved, now = training.get("settings"), json.loads(json.dumps(self.settings()))
-        if saved is None:              # written before settings were recorded: compare what the file holds
-            saved = self._settings_of_an_older_file(training, meta.get("metadata", {}))
-            recipe = self.checkpoint_metadata.get("recipe")
-            now = {**now, "recipe": _without_epochs(json.loads(json.dumps(recipe))) if recipe else None}
-            now = {k: v for k, v in now.items() if k in saved and v is not None}
-            saved = {k: v for k, v in saved.items() if k in now}
-        else:                          # settings recorded only since a later version: not checked in older
-            # files; nor the data size when resume() is called before fit() has seen the data
-            now = {k: v for k, v in now.items() if k in saved or k not in LATER_SETTINGS}
-            saved = {k: v for k, v in saved.items() if k in now or k not in LATER_SETTINGS}
+        training = meta.get("training")
+        if training is None:
+            raise CheckpointError(f"{path!r} holds a model but not a training run's state (saved with save_model, "
+                                  "not by the trainer): choose another output path to train from scratch")
+        saved, now = self._compared_settings(training, meta.get("metadata", {}))
         if saved != now:
             diff = {k: (saved.get(k), now.get(k)) for k in set(saved) | set(now) if saved.get(k) != now.get(k)}
             raise CheckpointError(f"checkpoint {path!r} was written by a run with other settings "

@@ -76,3 +76,13 @@ def test_a_lambda_whose_training_diverges_fails_the_rule_and_the_next_is_tried(t
     assert trained == [3.0, 1.0, 0.3]                    # largest first, stopping at the first that passes
     saved = json.load(open(tmp_path / "lambda-N100-100-10-global.json"))
     assert saved["sweep"][0]["diverged"] and saved["sweep"][0]["val_error"] == 1.0
+
+
+def test_an_unreadable_model_file_is_trained_again(tmp_path, mnist_dir, tiny_mode):
+    """A model file cut short (a full disk, a killed copy) is replaced, not fatal."""
+    run = rp.Run(str(tmp_path), "quick", data_dir=mnist_dir, progress=False)
+    os.makedirs(tmp_path / "models")
+    broken = tmp_path / "models" / "N100-100-10-orig-s0.npz"
+    broken.write_bytes(b"PK\x03\x04 cut short")
+    net, info = run.model("N100-100-10")
+    assert info["val_error"] is not None and broken.stat().st_size > 1000

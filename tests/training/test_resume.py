@@ -169,3 +169,45 @@ def test_a_checkpoint_from_before_settings_were_saved_is_still_compared(tmp_path
     resumed = trainer()
     resumed.fit(x, y, 2)                                   # the same recipe: resumes (more epochs allowed)
     assert resumed.epoch == 2
+
+
+def test_the_recipe_split_and_penalties_are_compared_where_the_files_hold_them(tmp_path):
+    """New files: the recipe (less epochs and patience) and the split seed. Older files without
+    settings: also the penalty options and their seed as the split's."""
+    from minidnn.checkpoint import CheckpointError, load_arrays, save_arrays
+    x, y = data()
+    path = tmp_path / "run.npz"
+    recipe = {"lr": 0.05, "schedule": "cosine", "epochs": 2, "patience": None}
+
+    def trainer(split=0, **changes):
+        net = plain_net()
+        return Trainer(net, make_optimizer("momentum", net.named_params(), lr=0.05), batch_size=16,
+                       checkpoint=str(path), progress=False, settings_extra={"split_seed": split},
+                       checkpoint_metadata={"seed": 0, "recipe": {**recipe, **changes.pop("recipe", {})}, **changes})
+
+    trainer().fit(x, y, 1)
+    with pytest.raises(CheckpointError, match="recipe"):
+        trainer(recipe={"schedule": "constant"}).fit(x, y, 2)
+    with pytest.raises(CheckpointError, match="split_seed"):
+        trainer(split=3).fit(x, y, 2)
+    trainer(recipe={"epochs": 3, "patience": 5}).fit(x, y, 2)               # train longer, stop otherwise: fine
+
+    meta, arrays = load_arrays(path)                                          # as an older version wrote it
+    del meta["training"]["settings"]
+    save_arrays(path, arrays, {k: v for k, v in meta.items() if k not in ("format", "version")})
+    with pytest.raises(CheckpointError, match="split_seed"):
+        trainer(split=3).fit(x, y, 3)                                         # its split: its seed, 0
+    with pytest.raises(CheckpointError, match="penalties"):
+        trainer(contractive=[0.01]).fit(x, y, 3)
+    resumed = trainer()
+    resumed.fit(x, y, 3)
+    assert resumed.epoch == 3
+
+
+def test_a_model_saved_without_a_training_state_is_named_as_such(tmp_path):
+    from minidnn.checkpoint import CheckpointError, save_model
+    x, y = data()
+    path = tmp_path / "model.npz"
+    save_model(path, plain_net())
+    with pytest.raises(CheckpointError, match="holds a model but not a training run's state"):
+        momentum_trainer(path).fit(x, y, 1)
