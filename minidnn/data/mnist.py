@@ -147,8 +147,8 @@ def load_mnist(split="train", data_dir=None, flat=False, dtype="float32", downlo
         60000 training or 10000 test images.
     data_dir : str or os.PathLike, optional
         Directory searched first; also where missing files are downloaded to (otherwise the
-        user cache), except that a searched folder already holding the other split (data_dir,
-        then ``$MINIDNN_DATA``) is completed instead, so that both splits come from one folder.
+        user cache), except that the first named folder holding some of the four files (data_dir,
+        then ``$MINIDNN_DATA``) is completed instead, so that the splits come from one folder.
     flat : bool
         Return images as (N, 784) instead of (N, 1, 28, 28).
     dtype : floating dtype
