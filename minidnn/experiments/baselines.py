@@ -20,7 +20,7 @@ import os
 from dataclasses import asdict, dataclass, replace
 
 from .. import backend
-from ..checkpoint import load_model
+from ..checkpoint import CheckpointError, load_model
 from ..data import load_mnist, train_validation_split
 from ..layers import Dense
 from ..losses import BinaryCrossEntropy
@@ -118,6 +118,9 @@ def _started_run(out):
     if not out or not os.path.exists(out):
         return None
     _, meta, _ = load_model(out, return_all=True)   # an unreadable file: its error now, not after pretraining
+    if meta.get("training") is None:
+        raise CheckpointError(f"{out!r} holds a model but not a training run's state (saved with save_model, "
+                              "not by the trainer): choose another output path to train from scratch")
     return meta.get("metadata", {}) if (meta.get("training") or {}).get("epoch", 0) >= 1 else None
 
 
@@ -130,7 +133,8 @@ def pretrain_encoder(net, data, recipe, seed, out, progress, split_seed=None):
     trainer = Trainer(ae, optimizer, loss=BinaryCrossEntropy(), batch_size=recipe.batch_size, seed=seed,
                       schedule=make_schedule(recipe.schedule, recipe.pretrain_epochs), metric="loss",
                       checkpoint=(out + ".pretrain.npz") if out else None, progress=progress,
-                      settings_extra={"split_seed": seed if split_seed is None else split_seed})
+                      settings_extra={"split_seed": seed if split_seed is None else split_seed},
+                      checkpoint_metadata={"seed": seed, "split_seed": seed if split_seed is None else split_seed})
     history = trainer.fit(data["x_train"], data["x_train"], recipe.pretrain_epochs,
                           data["x_val"], data["x_val"])
     for key in ("W", "b"):

@@ -93,9 +93,8 @@ def train_autoencoder(run, name, make_pairs, key, corruption=None, seed=0):
                 os.remove(path)
             elif saved.get("finished"):
                 return without_noise(net)
-        except CheckpointError as exc:            # unreadable (e.g. cut short by a full disk): train it again
-            run.log(f"{path} is unreadable ({exc}): training it again")
-            os.remove(path)
+        except CheckpointError as exc:            # never deleted here: it may be readable by another version
+            raise CheckpointError(f"{exc}; move or delete {path} to train this autoencoder again") from exc
     x_in, x_out, xv_in, xv_out = make_pairs()
     net = recovery_autoencoder(rng=seed)
     if corruption:

@@ -95,9 +95,8 @@ class Run:
                 net, meta, _ = load_model(path, return_all=True)
                 if meta.get("metadata", {}).get("val_error") is not None:      # finished
                     return net, meta["metadata"]
-            except CheckpointError as exc:   # unreadable (e.g. cut short by a full disk): train it again
-                self.log(f"{path} is unreadable ({exc}): training it again")
-                os.remove(path)
+            except CheckpointError as exc:   # never deleted here: it may be readable by another version
+                raise CheckpointError(f"{exc}; move or delete {path} to train this model again") from exc
         net = build_model(model, rng=seed)
         penalties, extra = [], {"variant": variant, "lam": lam}
         if variant in ("gn-l1", "dcn+gn-l1"):

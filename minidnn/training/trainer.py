@@ -48,6 +48,12 @@ PENALTY_METADATA = ("variant", "lam", "contractive", "global_contractive", "glob
                     "noise_at")     # what the callers record about penalties and noise (older files: no settings)
 
 
+def _penalty_record(metadata):
+    """The penalty and noise options a run's metadata records, unset ones and the plain variant left out."""
+    return {k: metadata[k] for k in PENALTY_METADATA
+            if metadata.get(k) is not None and not (k == "variant" and metadata[k] == "orig")}
+
+
 def comparable_recipe(recipe):
     """A recipe record as resuming compares it: without what may change between the runs, and without
     later fields at their defaults (files written before them match)."""
@@ -209,7 +215,8 @@ class Trainer:
         have them; a file without a split seed was split by its seed."""
         saved, now = training.get("settings"), json.loads(json.dumps(self.settings()))
         mine = json.loads(json.dumps(self.checkpoint_metadata))
-        split = metadata.get("split_seed", metadata.get("seed"))          # a file without one: split by its seed
+        # a file without a split seed was split by its seed (the run's, else the trainer's)
+        split = metadata.get("split_seed", metadata.get("seed", training.get("seed")))
         if saved is not None and "split_seed" not in saved and split is not None:
             saved = {**saved, "split_seed": split}
         if saved is None:
@@ -221,9 +228,7 @@ class Trainer:
             if split is not None:
                 saved["split_seed"] = split
             now = {k: v for k, v in now.items() if k in saved}
-            if any(k in mine for k in PENALTY_METADATA) or any(k in metadata for k in PENALTY_METADATA):
-                saved["penalties"] = {k: metadata.get(k) for k in PENALTY_METADATA}
-                now["penalties"] = {k: mine.get(k) for k in PENALTY_METADATA}
+            saved["penalties"], now["penalties"] = _penalty_record(metadata), _penalty_record(mine)
         else:
             now = {k: v for k, v in now.items() if k in saved or k not in LATER_SETTINGS}
         saved = {k: v for k, v in saved.items() if k in now or k not in LATER_SETTINGS}
@@ -241,7 +246,9 @@ class Trainer:
                                   "not by the trainer): choose another output path to train from scratch")
         saved, now = self._compared_settings(training, meta.get("metadata", {}))
         if saved != now:
-            diff = {k: (saved.get(k), now.get(k)) for k in set(saved) | set(now) if saved.get(k) != now.get(k)}
+            missing = "(not recorded)"
+            diff = {k: (saved.get(k, missing), now.get(k, missing)) for k in set(saved) | set(now)
+                    if saved.get(k, missing) != now.get(k, missing)}
             raise CheckpointError(f"checkpoint {path!r} was written by a run with other settings "
                                   f"(saved vs now: {diff}); resume with the same settings, or choose another "
                                   "output path")

@@ -78,11 +78,14 @@ def test_a_lambda_whose_training_diverges_fails_the_rule_and_the_next_is_tried(t
     assert saved["sweep"][0]["diverged"] and saved["sweep"][0]["val_error"] == 1.0
 
 
-def test_an_unreadable_model_file_is_trained_again(tmp_path, mnist_dir, tiny_mode):
-    """A model file cut short (a full disk, a killed copy) is replaced, not fatal."""
+def test_an_unreadable_model_file_is_named_and_kept(tmp_path, mnist_dir, tiny_mode):
+    """A model file reproduce cannot read (cut short, or from another version) stops the run with its name
+    and what to do; it is never deleted."""
+    from minidnn.checkpoint import CheckpointError
     run = rp.Run(str(tmp_path), "quick", data_dir=mnist_dir, progress=False)
     os.makedirs(tmp_path / "models")
     broken = tmp_path / "models" / "N100-100-10-orig-s0.npz"
     broken.write_bytes(b"PK\x03\x04 cut short")
-    net, info = run.model("N100-100-10")
-    assert info["val_error"] is not None and broken.stat().st_size > 1000
+    with pytest.raises(CheckpointError, match=f"move or delete {broken} to train this model again"):
+        run.model("N100-100-10")
+    assert broken.read_bytes() == b"PK\x03\x04 cut short"

@@ -199,9 +199,10 @@ def test_the_recipe_split_and_penalties_are_compared_where_the_files_hold_them(t
         trainer(split=3).fit(x, y, 3)                                         # its split: its seed, 0
     with pytest.raises(CheckpointError, match="penalties"):
         trainer(contractive=[0.01]).fit(x, y, 3)
+    trainer(variant="orig", lam=None).fit(x, y, 3)                           # reproduce's label for no penalty
     resumed = trainer()
-    resumed.fit(x, y, 3)
-    assert resumed.epoch == 3
+    resumed.fit(x, y, 4)
+    assert resumed.epoch == 4
 
 
 def test_a_model_saved_without_a_training_state_is_named_as_such(tmp_path):
