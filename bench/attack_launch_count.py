@@ -29,7 +29,7 @@ import launch_count
 from launch_count import counts, state, strict_xp
 from minidnn import backend
 from minidnn.attacks import batched_lbfgs_attack, choose_targets, lbfgsb, linesearch_kernel
-from minidnn.checkpoint import load_model
+from common import load_paper_checkpoint
 from minidnn.networks import build_model
 
 transfers = collections.Counter()
@@ -123,7 +123,7 @@ def main():
     if args.checkpoint:
         from minidnn.data import load_mnist
         from minidnn.networks import input_layout
-        net = load_model(args.checkpoint)
+        net = load_paper_checkpoint(args.checkpoint)
         x, labels = load_mnist("test", flat=input_layout(net) == "flat")
         x, labels = x[:args.n], labels[:args.n]
     else:

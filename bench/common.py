@@ -143,14 +143,26 @@ def attack_arguments(parser):
                         help="lbfgsb: see minimize_box (default: 3 on CuPy, no waiting on NumPy)")
 
 
+def load_paper_checkpoint(path):
+    """The network in ``path``, or a one-line exit saying how to make it (the bench scripts time the
+    paper's trained models, named as docs/baselines.md trains them)."""
+    import os
+    from minidnn.checkpoint import CheckpointError, load_model
+    try:
+        return load_model(path)
+    except CheckpointError as exc:
+        model = os.path.basename(path).split(".npz")[0]
+        hint = (f"; train it first: minidnn train {model} --out {path}" if not os.path.exists(path) else "")
+        raise SystemExit(f"{exc}{hint}") from None
+
+
 def attack_case(checkpoint, n=None):
     """The model, the first n MNIST test images in its layout, their labels and random wrong targets
     from seed 0 (the same targets for the first n whatever n: one draw per image, in order)."""
     from minidnn.attacks import choose_targets
-    from minidnn.checkpoint import load_model
     from minidnn.data import load_mnist
     from minidnn.networks import input_layout
-    net = load_model(checkpoint)
+    net = load_paper_checkpoint(checkpoint)
     x, y = load_mnist("test", flat=input_layout(net) == "flat")
     x, y = x[:n], y[:n]
     return net, x, y, choose_targets(net, x, y, "random", rng=0)

@@ -17,10 +17,9 @@ import numpy
 
 from minidnn.attacks import choose_targets, lbfgsb_attack
 from minidnn.attacks.objective import network_copy
-from minidnn.checkpoint import load_model
 from minidnn.data import load_mnist
 
-from common import machine_info, timer
+from common import load_paper_checkpoint, machine_info, timer
 
 
 def main():
@@ -30,7 +29,7 @@ def main():
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--json")
     args = parser.parse_args()
-    net64 = network_copy(load_model(args.checkpoint), numpy.float64, numpy)
+    net64 = network_copy(load_paper_checkpoint(args.checkpoint), numpy.float64, numpy)
     x, y = load_mnist("test", flat=True)
     x, y = x[:args.n].astype(numpy.float64), y[:args.n]
     targets = choose_targets(net64, x, y, "random", rng=0)
