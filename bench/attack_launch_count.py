@@ -40,25 +40,24 @@ def instrument_attack():
     """launch_count's counting, plus copies to the host (each ``bool()``, ``int()``, ``float()``,
     ``.item()``, ``.get()``, ``asnumpy`` of a strict array) and passes of the iteration loop.
     Returns a function that takes it all out again."""
-    undo_launches = launch_count.instrument()
-    cls = strict_xp.StrictArray
-    saved = [(cls, name, getattr(cls, name)) for name in ("__bool__", "__int__", "__float__", "item", "get")]
-    saved += [(strict_xp, "asnumpy", strict_xp.asnumpy), (lbfgsb, "_iterate", lbfgsb._iterate)]
-    for owner, name, original in saved[:-1]:
-        def copied(*args, original=original):
+    def copying(original):
+        def copied(*args):
             if state["counting"]:
                 transfers[launch_count._source()] += 1
             return original(*args)
-        setattr(owner, name, copied)
+        return copied
 
     def iterate(*args, original=lbfgsb._iterate, **kwargs):
         passes["n"] += state["counting"]
         return original(*args, **kwargs)
-    lbfgsb._iterate = iterate
+    cls = strict_xp.StrictArray
+    patches = [(cls, name, copying(getattr(cls, name))) for name in ("__bool__", "__int__", "__float__", "item", "get")]
+    patches += [(strict_xp, "asnumpy", copying(strict_xp.asnumpy)), (lbfgsb, "_iterate", iterate)]
+    undo_launches = launch_count.instrument()
+    undo_patches = launch_count.patch(patches)
 
     def undo():
-        for owner, name, original in saved:
-            setattr(owner, name, original)
+        undo_patches()
         undo_launches()
     return undo
 

@@ -61,8 +61,6 @@ def uncounted():
 def instrument():
     """Count launches on the strict stand-in: new arrays, in-place operators, item assignment.
     Returns a function that takes the counting out again."""
-    saved = [(strict_xp, "_wrap", strict_xp._wrap),
-             (strict_xp.StrictArray, "__setitem__", strict_xp.StrictArray.__setitem__)]
     wrap, setitem = strict_xp._wrap, strict_xp.StrictArray.__setitem__
 
     def counted_wrap(value):
@@ -73,20 +71,16 @@ def instrument():
     def counted_setitem(self, key, value):
         _count()
         return setitem(self, key, value)
-    strict_xp._wrap, strict_xp.StrictArray.__setitem__ = counted_wrap, counted_setitem
-    for name in ("add", "sub", "mul", "truediv"):
-        inplace = getattr(strict_xp.StrictArray, f"__i{name}__")
-        saved.append((strict_xp.StrictArray, f"__i{name}__", inplace))
 
-        def counted_inplace(self, other, inplace=inplace):
+    def counted_inplace(inplace):
+        def counted(self, other):
             _count()
             return inplace(self, other)
-        setattr(strict_xp.StrictArray, f"__i{name}__", counted_inplace)
-
-    def undo():
-        for owner, name, value in saved:
-            setattr(owner, name, value)
-    return undo
+        return counted
+    patches = [(strict_xp, "_wrap", counted_wrap), (strict_xp.StrictArray, "__setitem__", counted_setitem)]
+    patches += [(strict_xp.StrictArray, f"__i{name}__", counted_inplace(getattr(strict_xp.StrictArray, f"__i{name}__")))
+                for name in ("add", "sub", "mul", "truediv")]
+    return patch(patches)
 
 
 def _one_launch(name, array_code):
@@ -155,17 +149,26 @@ def with_kernels():
         yield
 
 
-@contextlib.contextmanager
-def patched(patches):
-    """Set each (owner, name, value) for the duration, then put the old values back."""
+def patch(patches):
+    """Set each (owner, name, value); returns a function that puts the old values back."""
     saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
     for owner, name, value in patches:
         setattr(owner, name, value)
+
+    def undo():
+        for owner, name, value in saved:
+            setattr(owner, name, value)
+    return undo
+
+
+@contextlib.contextmanager
+def patched(patches):
+    """``patch`` for the duration of a with block."""
+    undo = patch(patches)
     try:
         yield
     finally:
-        for owner, name, value in saved:
-            setattr(owner, name, value)
+        undo()
 
 
 def count_step(name, fused):

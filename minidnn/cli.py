@@ -31,7 +31,6 @@ def _number(kind, test, wanted):
         if value is None or not test(value):
             raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
         return value
-    parse.__name__ = wanted          # argparse names the type in some messages
     return parse
 
 

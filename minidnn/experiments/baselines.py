@@ -26,7 +26,7 @@ from ..layers import Dense
 from ..losses import BinaryCrossEntropy
 from ..networks import autoencoder, build_model, input_layout
 from ..training import RandomShift, Trainer, classification_error, make_optimizer, make_schedule
-from ..training.trainer import LATER_RECIPE_FIELDS
+from ..training.trainer import without_later_defaults
 
 N_VALIDATION = 5000
 
@@ -48,8 +48,7 @@ class Recipe:
 def recipe_record(recipe):
     """The recipe as a dict for metadata and cache keys; fields added later are omitted at their
     defaults, so results saved before they existed still match."""
-    return {k: v for k, v in asdict(recipe).items()
-            if not (k in LATER_RECIPE_FIELDS and v == LATER_RECIPE_FIELDS[k])}
+    return without_later_defaults(asdict(recipe))
 
 
 # Chosen on the 5,000-image validation split (seed 0); evidence and test errors in docs/baselines.md.

@@ -11,12 +11,35 @@ bit: the tests compile this source for the host and compare it with the array ve
 from .. import backend
 from .im2col import output_size
 
-# Along one axis, the window that reads input position p at kernel offset k (padding P, stride S,
-# O windows), or -1 where none does: the adjoint's search, shared with max pooling's backward.
+# The adjoint of reading pixels through windows, shared with max pooling's backward. Along one axis,
+# the window that reads input position p at kernel offset k (padding P, stride S, O windows), or -1
+# where none does; and for pixel idx = (n, c, h, w) the sum, over the kernel offsets (ki, kj) in
+# order, of term(n, c, ki, kj, oh, ow) for the window (oh, ow) that reads it there.
 WINDOW_READING = r"""
 __device__ inline long long window_reading(long long p, long long P, long long k, long long S, long long O) {
     const long long d = p + P - k;
     return (d < 0 || d % S != 0 || d / S >= O) ? -1 : d / S;
+}
+
+template <typename F, typename Term>
+__device__ F sum_over_windows_reading(long long idx, long long C, long long H, long long W, long long KH, long long KW,
+                                      long long SH, long long SW, long long PH, long long PW, long long OH,
+                                      long long OW, Term term) {
+    const long long w = idx % W; idx /= W;                  // pixel idx of an (N, C, H, W) array
+    const long long h = idx % H; idx /= H;
+    const long long c = idx % C;
+    const long long n = idx / C;
+    F sum = F(0);
+    for (long long ki = 0; ki < KH; ++ki) {
+        const long long oh = window_reading(h, PH, ki, SH, OH);
+        if (oh < 0) continue;
+        for (long long kj = 0; kj < KW; ++kj) {
+            const long long ow = window_reading(w, PW, kj, SW, OW);
+            if (ow < 0) continue;
+            sum = sum + term(n, c, ki, kj, oh, ow);
+        }
+    }
+    return sum;
 }
 """
 
@@ -44,21 +67,10 @@ template <typename F, typename Col>
 __device__ F col2im_entry(Col col, long long idx, long long C, long long N, long long H, long long W,
                           long long KH, long long KW, long long SH, long long SW, long long PH, long long PW,
                           long long OH, long long OW) {
-    const long long w = idx % W; idx /= W;
-    const long long h = idx % H; idx /= H;
-    const long long c = idx % C;
-    const long long n = idx / C;
-    F sum = F(0);
-    for (long long ki = 0; ki < KH; ++ki) {
-        const long long oh = window_reading(h, PH, ki, SH, OH);
-        if (oh < 0) continue;
-        for (long long kj = 0; kj < KW; ++kj) {
-            const long long ow = window_reading(w, PW, kj, SW, OW);
-            if (ow < 0) continue;
-            sum = sum + F(col[((((c * KH + ki) * KW + kj) * N + n) * OH + oh) * OW + ow]);
-        }
-    }
-    return sum;
+    return sum_over_windows_reading<F>(idx, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW,
+        [&](long long n, long long c, long long ki, long long kj, long long oh, long long ow) {
+            return F(col[((((c * KH + ki) * KW + kj) * N + n) * OH + oh) * OW + ow]);
+        });
 }
 """
 SIZES = "int64 C, int64 N, int64 H, int64 W, int64 KH, int64 KW, int64 SH, int64 SW, int64 PH, int64 PW, int64 OH, int64 OW"

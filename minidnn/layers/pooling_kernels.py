@@ -50,27 +50,16 @@ __device__ void maxpool_entry(X x, long long idx, long long C, long long H, long
 }
 
 // gx[n, c, h, w] = sum over the offsets k, in order, of gy[n, c, oh, ow] * [argmax[n, c, oh, ow] = k]
-// for the window (oh, ow) that reads pixel (h, w) at offset k (window_reading, as col2im)
+// for the window (oh, ow) that reads pixel (h, w) at offset k (sum_over_windows_reading, as col2im)
 template <typename F, typename G, typename A>
 __device__ F maxpool_grad_entry(G gy, A argmax, long long idx, long long C, long long H, long long W, long long KH,
                                 long long KW, long long SH, long long SW, long long PH, long long PW, long long OH,
                                 long long OW) {
-    const long long w = idx % W; idx /= W;
-    const long long h = idx % H; idx /= H;
-    const long long c = idx % C;
-    const long long n = idx / C;
-    F sum = F(0);
-    for (long long ki = 0; ki < KH; ++ki) {
-        const long long oh = window_reading(h, PH, ki, SH, OH);
-        if (oh < 0) continue;
-        for (long long kj = 0; kj < KW; ++kj) {
-            const long long ow = window_reading(w, PW, kj, SW, OW);
-            if (ow < 0) continue;
+    return sum_over_windows_reading<F>(idx, C, H, W, KH, KW, SH, SW, PH, PW, OH, OW,
+        [&](long long n, long long c, long long ki, long long kj, long long oh, long long ow) {
             const long long out = ((n * C + c) * OH + oh) * OW + ow;
-            sum = sum + F(gy[out]) * F(argmax[out] == ki * KW + kj);
-        }
-    }
-    return sum;
+            return F(gy[out]) * F(argmax[out] == ki * KW + kj);
+        });
 }
 """
 SIZES = "int64 C, int64 H, int64 W, int64 KH, int64 KW, int64 SH, int64 SW, int64 PH, int64 PW, int64 OH, int64 OW"

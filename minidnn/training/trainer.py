@@ -54,13 +54,17 @@ def _penalty_record(metadata):
             if metadata.get(k) is not None and not (k == "variant" and metadata[k] == "orig")}
 
 
+def without_later_defaults(recipe):
+    """A recipe record without the fields added later when they hold their defaults, so that records
+    written before those fields existed still match."""
+    return {k: v for k, v in recipe.items() if not (k in LATER_RECIPE_FIELDS and v == LATER_RECIPE_FIELDS[k])}
+
+
 def comparable_recipe(recipe):
-    """A recipe record as resuming compares it: without what may change between the runs, and without
-    later fields at their defaults (files written before them match)."""
+    """A recipe record as resuming compares it: also without what may change between the runs."""
     if not recipe:
         return None
-    return {k: v for k, v in recipe.items() if k not in RESUMABLE_RECIPE_FIELDS
-            and not (k in LATER_RECIPE_FIELDS and v == LATER_RECIPE_FIELDS[k])}
+    return {k: v for k, v in without_later_defaults(recipe).items() if k not in RESUMABLE_RECIPE_FIELDS}
 
 
 class Trainer:
@@ -215,27 +219,23 @@ class Trainer:
         have them; a file without a split seed was split by its seed."""
         saved, now = training.get("settings"), json.loads(json.dumps(self.settings()))
         mine = json.loads(json.dumps(self.checkpoint_metadata))
-        # a file without a split seed was split by its seed (the run's, else the trainer's)
-        split = metadata.get("split_seed", metadata.get("seed", training.get("seed")))
-        if saved is not None and "split_seed" not in saved and split is not None:
-            saved = {**saved, "split_seed": split}
         if saved is None:
             config = training.get("optimizer_config")
-            saved = {"optimizer": {k: v for k, v in config.items() if k != "lr"} if config else None,
-                     "base_lr": training.get("base_lr"), "seed": training.get("seed"),
-                     "metric": training.get("metric")}
-            saved = {k: v for k, v in saved.items() if v is not None}
-            if split is not None:
-                saved["split_seed"] = split
-            now = {k: v for k, v in now.items() if k in saved}
+            older = {"optimizer": {k: v for k, v in config.items() if k != "lr"} if config else None,
+                     "base_lr": training.get("base_lr"), "seed": training.get("seed"), "metric": training.get("metric")}
+            saved = {k: v for k, v in older.items() if v is not None}
+            now = {k: v for k, v in now.items() if k in saved or k in LATER_SETTINGS}
             saved["penalties"], now["penalties"] = _penalty_record(metadata), _penalty_record(mine)
-        else:
-            now = {k: v for k, v in now.items() if k in saved or k not in LATER_SETTINGS}
+        saved = dict(saved)
+        split = metadata.get("split_seed", metadata.get("seed", training.get("seed")))   # the run's, else the trainer's
+        if split is not None:
+            saved.setdefault("split_seed", split)
+        recipes = comparable_recipe(metadata.get("recipe")), comparable_recipe(mine.get("recipe"))
+        if None not in recipes:
+            saved["recipe"], now["recipe"] = recipes
+        now = {k: v for k, v in now.items() if k in saved or k not in LATER_SETTINGS}
         saved = {k: v for k, v in saved.items() if k in now or k not in LATER_SETTINGS}
-        if comparable_recipe(metadata.get("recipe")) is not None and comparable_recipe(mine.get("recipe")) is not None:
-            saved["recipe"] = comparable_recipe(metadata["recipe"])
-            now["recipe"] = comparable_recipe(mine["recipe"])
-        return saved, {k: v for k, v in now.items() if k in saved or k not in LATER_SETTINGS}
+        return saved, now
 
     def resume(self, path):
         """Restore everything ``save`` wrote; the architecture and the settings must match."""
