@@ -63,7 +63,7 @@ class Run:
         self.data_dir, self.progress = data_dir, progress
         self._data, self._rows = {}, {}
         self.timings = read_json(os.path.join(results_dir, "timings.json")) or {}
-        os.makedirs(results_dir, exist_ok=True)
+        _claim_folder(results_dir, mode)
 
     def log(self, *args):
         if self.progress:
@@ -175,6 +175,19 @@ class Run:
         write_json(path, {"grid": list(grid), "limit_error": limit_error, "sweep": sweep, "chosen": chosen,
                           "rule": "largest λ whose validation error ≤ the paper's DCN test error"})
         return chosen
+
+
+def _claim_folder(results_dir, mode):
+    """Mark ``results_dir`` as holding a run of this mode (mode.json), or refuse one that holds the
+    other mode's: its finished models and attacks would be reused as if they were this mode's."""
+    path = os.path.join(results_dir, "mode.json")
+    saved = read_json(path)
+    if saved is not None and saved.get("mode") != mode:
+        raise ValueError(f"{results_dir} holds a {saved.get('mode')} run (see {path}); a {mode} run there would "
+                         f"reuse its models and attacks: choose another results folder")
+    if saved is None:
+        os.makedirs(results_dir, exist_ok=True)
+        write_json(path, {"mode": mode})
 
 
 def _key(model, variant, seed, lam):

@@ -89,3 +89,17 @@ def test_an_unreadable_model_file_is_named_and_kept(tmp_path, mnist_dir, tiny_mo
     with pytest.raises(CheckpointError, match=f"move or delete {broken} to train this model again"):
         run.model("N100-100-10")
     assert broken.read_bytes() == b"PK\x03\x04 cut short"
+
+
+def test_a_folder_holds_one_mode_and_refuses_the_other(tmp_path):
+    """A full run in a quick run's folder would take its 2-epoch models for finished ones (and back)."""
+    out = str(tmp_path / "results")
+    rp.Run(out, "quick", progress=False)
+    assert json.load(open(os.path.join(out, "mode.json"))) == {"mode": "quick"}
+    rp.Run(out, "quick", progress=False)                       # the same mode resumes
+    with pytest.raises(ValueError, match=r"holds a quick run.*choose another results folder"):
+        rp.Run(out, "full", progress=False)
+    other = str(tmp_path / "other")
+    rp.Run(other, "full", progress=False)
+    with pytest.raises(ValueError, match="holds a full run"):
+        rp.reproduce(other, ["table1"], mode="quick")
