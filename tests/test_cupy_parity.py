@@ -127,3 +127,28 @@ def test_noise_is_the_same_draw_on_both(gpu):
     on_cpu = GaussianNoise(1.0, rng=9).forward(x, train=True)
     on_gpu = GaussianNoise(1.0, rng=9).forward(gpu.asarray(x), train=True)
     numpy.testing.assert_array_equal(host(on_gpu), on_cpu)
+
+
+def test_trainer_epochs_agree(gpu):
+    """Trainer.fit on CuPy (losses and error counts kept on the device, read every 20 batches) gives
+    the NumPy run's history and weights: 50 batches, validation and the best weights restored."""
+    from minidnn.training import Trainer
+    rng = numpy.random.default_rng(5)
+    x = rng.uniform(size=(50 * 8, 784)).astype(numpy.float32)
+    y = rng.integers(0, 10, len(x))
+    runs = []
+    for xp, name in ((numpy, "numpy"), (gpu, "cupy")):
+        net = build_model("N100-100-10", rng=0)
+        if xp is gpu:
+            net.astype(module=gpu)
+        with minidnn.use_backend(name):
+            trainer = Trainer(net, make_optimizer("momentum", net.named_params(), lr=0.05, weight_decay=1e-3),
+                              batch_size=8, seed=1, progress=False)
+            history = trainer.fit(xp.asarray(x), xp.asarray(y), 2, xp.asarray(x[:64]), xp.asarray(y[:64]))
+        runs.append((history, net))
+    (cpu_history, cpu_net), (gpu_history, gpu_net) = runs
+    for key in ("train_loss", "train_error", "val_error"):
+        numpy.testing.assert_allclose([r[key] for r in gpu_history], [r[key] for r in cpu_history],
+                                      err_msg=key, rtol=1e-4, atol=1 / 400)   # one example's verdict at most
+    for key, p in cpu_net.named_params().items():
+        close(gpu_net.named_params()[key].data, p.data, f"weights {key}")

@@ -122,7 +122,7 @@ class GlobalContractive:
 
     def __call__(self, net):
         norms, injections = global_penalty(net, self.output, self.lam)
-        return self.lam * float(norms.mean()), injections
+        return self.lam * norms.mean(), injections     # a device scalar: no synchronisation per step
 
     def config(self):
         return {"type": "global", "lam": self.lam, "output": self.output}

@@ -152,7 +152,7 @@ class LayerwiseContractive:
             if lam == 0:
                 continue
             norms, inj = block_penalty(block, lam)
-            value += lam * float(norms.mean())
+            value = value + lam * norms.mean()          # stays on the device: the trainer reads it later
             if inj is not None:
                 injections[block.index] = inj
         return value, injections

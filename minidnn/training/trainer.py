@@ -41,6 +41,7 @@ def mean_loss(net, x, targets, loss, batch_size=1000):
     return total / max(1, x.shape[0])
 
 
+HOST_READ_EVERY = 20      # batches between the host's reads of the running loss (train_epoch)
 LATER_SETTINGS = ("n_train", "n_val", "split_seed")     # recorded since later versions (see resume)
 LATER_RECIPE_FIELDS = {"shift": 0}     # recipe fields added later: a record omits them at these values
 RESUMABLE_RECIPE_FIELDS = ("epochs", "patience")     # a resumed run may train longer or stop otherwise
@@ -96,41 +97,60 @@ class Trainer:
 
     # ---- one epoch --------------------------------------------------------------------------
     def train_epoch(self, x, targets):
+        """One pass over (x, targets) in a fresh shuffled order; returns the epoch's mean loss
+        (and error). Each batch's loss and error count stay on the device; the host reads them every
+        ``HOST_READ_EVERY`` batches and at the end (one synchronisation each on CuPy, not two per
+        batch), checks that every loss is finite, and sums them in batch order."""
         xp = backend.get_array_module(x)
         n = x.shape[0]
+        n_batches = math.ceil(n / self.batch_size)
         order = xp.asarray(self.rng.permutation(n))
-        bar = progress_bar(math.ceil(n / self.batch_size), f"epoch {self.epoch + 1}", self.progress)
-        total_loss, wrong, seen = 0.0, 0, 0
-        for start in range(0, n, self.batch_size):
-            idx = order[start:start + self.batch_size]
+        bar = progress_bar(n_batches, f"epoch {self.epoch + 1}", self.progress)
+        batch_loss = xp.zeros(n_batches, dtype=numpy.float64)     # float64 holds a float32 loss exactly
+        batch_wrong = xp.zeros(n_batches, dtype=numpy.int64)
+        totals = {"loss": 0.0, "wrong": 0, "seen": 0, "read": 0}
+        for b in range(n_batches):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
             xb, tb = x[idx], targets[idx]
             if self.augment is not None:
                 xb = self.augment(xb, self.rng)
             self.optimizer.zero_grad()
             value, out, _ = self.net.loss_and_backward(xb, tb, self.loss, train=True, penalties=self.penalties,
                                                        need_input_grad=False)
-            value = float(value)
-            if not math.isfinite(value):
-                raise FloatingPointError(
-                    f"training loss became {value} at epoch {self.epoch + 1}, batch {start // self.batch_size} "
-                    f"(learning rate {self.optimizer.lr}): lower the learning rate or check the data for NaNs")
             self.optimizer.step()
-            m = xb.shape[0]
-            total_loss += value * m
+            batch_loss[b] = value
             if self.metric == "error":
-                wrong += int((out.argmax(axis=1) != tb).sum())
-            seen += m
+                batch_wrong[b] = (out.argmax(axis=1) != tb).sum()
             bar.update()
-            if bar.n % 20 == 0 or seen == n:
-                post = {"loss": f"{total_loss / seen:.4f}"}
+            if (b + 1) % HOST_READ_EVERY == 0 or b + 1 == n_batches:
+                self._read_batches(batch_loss, batch_wrong, b + 1, n, totals)
+                post = {"loss": f"{totals['loss'] / totals['seen']:.4f}"}
                 if self.metric == "error":
-                    post["acc"] = f"{1 - wrong / seen:.4f}"
+                    post["acc"] = f"{1 - totals['wrong'] / totals['seen']:.4f}"
                 bar.set_postfix(**post)
         bar.close()
-        result = {"train_loss": total_loss / n}
+        result = {"train_loss": totals["loss"] / n}
         if self.metric == "error":
-            result["train_error"] = wrong / n
+            result["train_error"] = totals["wrong"] / n
         return result
+
+    def _read_batches(self, batch_loss, batch_wrong, upto, n, totals):
+        """Bring batches totals['read']..upto−1 to the host: stop at a non-finite loss (naming its
+        batch), else add them to the running totals in batch order."""
+        first = totals["read"]
+        losses = backend.to_numpy(batch_loss[first:upto])
+        wrongs = backend.to_numpy(batch_wrong[first:upto])
+        for j, (value, wrong) in enumerate(zip(losses.tolist(), wrongs.tolist())):
+            b = first + j
+            if not math.isfinite(value):
+                raise FloatingPointError(
+                    f"training loss became {value} at epoch {self.epoch + 1}, batch {b} "
+                    f"(learning rate {self.optimizer.lr}): lower the learning rate or check the data for NaNs")
+            m = min(self.batch_size, n - b * self.batch_size)
+            totals["loss"] += value * m
+            totals["wrong"] += wrong
+            totals["seen"] += m
+        totals["read"] = upto
 
     def evaluate(self, x, targets):
         if self.metric == "error":

@@ -161,3 +161,53 @@ def test_a_layer_that_bypasses_the_backend_is_caught():
         net.loss_and_backward(xp.asarray(x_host), xp.asarray(y_host), SoftmaxCrossEntropy(), train=False)
         with pytest.raises(TypeError, match="not allowed"):
             net.loss_and_backward(xp.asarray(x_host), xp.asarray(y_host), SoftmaxCrossEntropy(), train=True)
+
+
+@pytest.mark.parametrize("penalised", [False, True])
+def test_an_epoch_reads_the_host_once_per_twenty_batches(monkeypatch, penalised):
+    """On CuPy every read of a device value on the host waits for the GPU. An epoch of 45 batches
+    reads the losses and error counts at batches 20, 40 and 45 (two copies each), and the
+    training step itself reads nothing, with or without a Jacobian penalty. The epoch's numbers are
+    the NumPy run's."""
+    from minidnn.penalties import LayerwiseContractive
+    from minidnn.training import trainer as trainer_module
+    assert trainer_module.HOST_READ_EVERY == 20
+    rng = numpy.random.default_rng(3)
+    x_host = rng.standard_normal((45 * 4, 6)).astype(numpy.float32)
+    y_host = rng.integers(0, 3, len(x_host))
+    reads = []
+    for name in ("get", "item", "__float__", "__int__", "__bool__", "tolist"):
+        original = getattr(StrictArray, name)
+        monkeypatch.setattr(StrictArray, name, lambda self, *a, _f=original, _n=name, **k: (reads.append(_n), _f(self, *a, **k))[1])
+
+    def epoch(backend_name):
+        net = mlp()
+        if backend_name == "strict":
+            net.astype(module=strict)
+        with minidnn.use_backend(backend_name) as xp:
+            penalties = [LayerwiseContractive(net, 0.01)] if penalised else []
+            trainer = Trainer(net, make_optimizer("momentum", net.named_params(), lr=0.1, weight_decay=1e-3),
+                              batch_size=4, penalties=penalties, progress=False)
+            reads.clear()
+            result = trainer.train_epoch(xp.asarray(x_host), xp.asarray(y_host))
+            return result, list(reads)
+
+    result, strict_reads = epoch("strict")
+    assert strict_reads == ["get", "get"] * 3
+    expected, _ = epoch("numpy")
+    assert result["train_error"] == expected["train_error"]
+    assert result["train_loss"] == pytest.approx(expected["train_loss"], rel=1e-6)
+
+
+def test_a_nan_loss_is_named_by_its_batch_though_read_later():
+    """The host reads the losses every 20 batches; a NaN in batch 7 is still reported as batch 7."""
+    rng = numpy.random.default_rng(3)
+    x = rng.standard_normal((30 * 2, 6)).astype(numpy.float32)
+    x[14, 0] = numpy.nan                                   # batch 7 with two examples a batch
+    net = mlp()
+    trainer = Trainer(net, make_optimizer("sgd", net.named_params(), lr=0.1), batch_size=2, progress=False)
+    trainer.rng = type(trainer.rng)(numpy.random.PCG64(0))
+    order = numpy.random.default_rng(0).permutation(len(x))
+    batch_of_nan = int(numpy.nonzero(order == 14)[0][0]) // 2
+    with pytest.raises(FloatingPointError, match=rf"at epoch 1, batch {batch_of_nan} "):
+        trainer.train_epoch(x, rng.integers(0, 3, len(x)))
