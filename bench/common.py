@@ -13,6 +13,13 @@ import types
 
 import numpy
 
+# PyTorch's OpenMP threads spin after each operation by default, on the cores that minidnn's BLAS
+# threads need next in the same process: with two threads on two cores that slowed minidnn's training
+# steps by up to 1.36x (bench/train_throughput.py). Passive waiting lets the two libraries have the
+# cores in turn; PyTorch was not slower so (N100-100-10: 133,748 against 123,352 ex/s, two runs), and
+# with one thread it changes nothing. It must be set before torch loads: bench scripts import this first.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 
 def _host_benchmark(func, args=(), kwargs={}, n_repeat=10000, *, name=None, n_warmup=10, max_duration=float("inf"),
@@ -114,10 +121,14 @@ def torch_param_groups(model, weight_decay):
 
 
 def alternate(runners, reps):
-    """Run each (name, fn) in turn ``reps`` times; fn returns seconds. Returns {name: [seconds...]}."""
+    """Run each (name, fn) in turn ``reps`` times; fn returns seconds. Returns {name: [seconds...]}.
+
+    Repetition r starts with runner r mod k, so each runner follows each other equally often:
+    with two BLAS or OpenMP threads, the threads one library leaves spinning after its work slow
+    whichever runs next (measured: the same steps 1.2-1.36x slower right after PyTorch's)."""
     times = {name: [] for name, _ in runners}
-    for _ in range(reps):
-        for name, fn in runners:
+    for r in range(reps):
+        for name, fn in runners[r % len(runners):] + runners[:r % len(runners)]:
             times[name].append(fn())
     return times
 

@@ -25,8 +25,8 @@ timeout "${T_TESTS:-120}" python -m pytest -q -p no:cacheprovider tests -k "cupy
   > "$OUT/pytest_cupy.txt" 2>&1; echo "pytest exit $?" >> "$OUT/pytest_cupy.txt"
 cd bench
 # minidnn (CUDA kernels on: SGD's update, im2col, col2im, max pooling, ReLU, sigmoid, softmax cross-entropy),
-# PyTorch, and minidnn's array code, alternating
-timeout "${T_TRAIN:-110}" python -u train_throughput.py --backend cupy --reps 5 --profile $ARRAY_CODE --json "$OUT/train_cupy.json" \
+# PyTorch, minidnn's array code, and the same steps through the Trainer (its host reads every 20 batches), alternating
+timeout "${T_TRAIN:-110}" python -u train_throughput.py --backend cupy --reps 5 --profile --trainer $ARRAY_CODE --json "$OUT/train_cupy.json" \
   > "$OUT/train_cupy.txt" 2>&1
 # The attacks, with one BLAS thread: the reference (scipy, one image at a time, on the host) is
 # fastest so, and 100x is measured against its best (about 21-25 images/s on the H100's host, so

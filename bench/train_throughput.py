@@ -1,6 +1,6 @@
 """Training throughput (examples/s) of the paper's four models: minidnn vs the same model in PyTorch.
 
-    python bench/train_throughput.py [--reps 7] [--models N100-100-10,ConvNet] [--backend cupy]
+    python bench/train_throughput.py [--reps 7] [--models N100-100-10,ConvNet] [--backend cupy] [--trainer]
 
 Same batch (128), optimizer (SGD, momentum 0.9, lr 0.01) and weight decay (1e-3 on dense
 weights only) on both sides, same thread count (PyTorch is set to NumPy's BLAS threads).
@@ -40,7 +40,7 @@ def minidnn_runner(name, steps, xp_name, fused=True):
 
     def one_step(i):
         opt.zero_grad()
-        net.loss_and_backward(x[i], y[i], loss, train=True)
+        net.loss_and_backward(x[i], y[i], loss, train=True, need_input_grad=False)   # as Trainer (and PyTorch) train
         opt.step()
 
     def run():
@@ -58,6 +58,31 @@ def minidnn_runner(name, steps, xp_name, fused=True):
             one_step(i)
     run.step = step                                 # one step alone (step_profile)
     return net, run
+
+
+def trainer_runner(name, steps, xp_name):
+    """The same steps through ``Trainer.train_epoch``, as a user trains: shuffled batches gathered
+    from one (steps·128)-example array, the losses and error counts read on the host every 20
+    batches. Its time against the bare loop above is the trainer's own cost."""
+    from minidnn.training import Trainer
+    with backend.use_backend(xp_name):
+        xp = backend.xp()
+        net = build_model(name, rng=0)
+        net.astype(module=xp)
+        rng = numpy.random.default_rng(0)
+        x = xp.asarray(rng.uniform(size=(steps * BATCH,) + net.input_shape).astype(numpy.float32))
+        y = xp.asarray(rng.integers(0, 10, size=steps * BATCH))
+    trainer = Trainer(net, SGD(net.named_params(), lr=0.01, momentum=0.9, weight_decay=1e-3), batch_size=BATCH,
+                      progress=False)
+
+    def run():
+        t0 = timer()
+        with backend.use_backend(xp_name):
+            trainer.train_epoch(x, y)
+        if getattr(xp, "cuda", None) is not None:
+            xp.cuda.Stream.null.synchronize()
+        return timer() - t0
+    return run
 
 
 def step_profile(step, repeats=200):
@@ -103,6 +128,8 @@ def main():
     parser.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--array-code", action="store_true", help="CuPy: only minidnn's array code, not its CUDA kernels")
+    parser.add_argument("--trainer", action="store_true",
+                        help="also time the steps through Trainer.train_epoch (shuffling, host reads of the loss)")
     parser.add_argument("--profile", action="store_true",
                         help="CuPy: also one step's host and device time (cupyx.profiler.benchmark)")
     args = parser.parse_args()
@@ -129,6 +156,8 @@ def main():
         runners = [("minidnn", ours)]
         if args.backend == "cupy" and kernels:
             runners.append(("array code", minidnn_runner(name, steps, args.backend, fused=False)[1]))
+        if args.trainer:
+            runners.append(("trainer", trainer_runner(name, steps, args.backend)))
         if torch is not None:
             runners.append(("torch", torch_runner(net, steps, device)))
         for _, fn in runners:      # warm-up (allocations, BLAS threads, CUDA kernels)
@@ -140,6 +169,9 @@ def main():
         if "torch" in times:
             row["torch_ex_per_s"] = ex / statistics.median(times["torch"])
             row["ratio"] = median_ratio(times["torch"], times["minidnn"])   # > 1: minidnn faster
+        if "trainer" in times:
+            row["trainer_ex_per_s"] = ex / statistics.median(times["trainer"])
+            row["trainer_cost"] = median_ratio(times["minidnn"], times["trainer"])   # < 1: the trainer is slower
         if "array code" in times:
             row["array_code_ex_per_s"] = ex / statistics.median(times["array code"])
             row["kernels_gain"] = median_ratio(times["array code"], times["minidnn"])
@@ -157,7 +189,9 @@ def main():
         print(f"{name:<13}{args.backend:>8}{row['minidnn_ex_per_s']:>14.0f}"
               f"{row.get('torch_ex_per_s', float('nan')):>12.0f}{row.get('ratio', float('nan')):>8.2f}"
               + (f"   array code {row['array_code_ex_per_s']:.0f} ex/s, kernels {row['kernels_gain']:.2f}x"
-                 if "array code" in times else ""), flush=True)
+                 if "array code" in times else "")
+              + (f"   through the Trainer {row['trainer_ex_per_s']:.0f} ex/s ({row['trainer_cost']:.2f}x the bare loop)"
+                 if "trainer" in times else ""), flush=True)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from .. import backend
 from ..layers import Dense, GaussianNoise, Softmax
 from ..layers.activations import softmax
 from .blocks import find_blocks
-from .layerwise import _derivatives
+from .layerwise import _derivatives, _diagonal, _softmax_jacobian, _stacked
 
 
 def _mlp_blocks(net):
@@ -60,11 +60,8 @@ def global_penalty(net, output="softmax", lam=1.0, grads=True):
     hidden = len(blocks) > 1
     if output == "softmax":
         y = softmax(top.x @ W[-1] + top.params["b"].data)
-        k = y.shape[1]
-        M = -y[:, :, None] * y[:, None, :]
-        diag = xp.arange(k)
-        M[:, diag, diag] += y
-        Q = M @ W[-1].T if hidden else M                     # (N, K, H_{L−1})
+        M = _softmax_jacobian(y)                             # diag(y) − y yᵀ: (N, K, K)
+        Q = _stacked(M, W[-1].T) if hidden else M            # (N, K, H_{L−1})
     elif hidden:
         Q = xp.broadcast_to(W[-1].T, (n,) + W[-1].T.shape)
     else:
@@ -73,10 +70,10 @@ def global_penalty(net, output="softmax", lam=1.0, grads=True):
     for l in range(len(blocks) - 2, -1, -1):
         Q = Q * derivs[l][0][:, None, :]
         if l > 0:
-            Q = Q @ W[l].T
+            Q = _stacked(Q, W[l].T)
             pre.append(Q)
     G = W[0].T @ W[0]                                        # (H_1, H_1)
-    QG = Q @ G
+    QG = _stacked(Q, G)
     norms = (QG * Q).sum(axis=(1, 2))                        # tr(Q G Qᵀ)
     if not grads:
         return norms, {}
@@ -104,9 +101,9 @@ def global_penalty(net, output="softmax", lam=1.0, grads=True):
         else:
             if params[l + 1] is not None:
                 params[l + 1].accumulate(xp.tensordot(gQ, below, axes=([0, 1], [0, 1])))
-            gQ = gQ @ W[l + 1]                               # ∂/∂below
+            gQ = _stacked(gQ, W[l + 1])                      # ∂/∂below
     if output == "softmax":                                  # gQ is now ∂/∂M
-        gy = gQ[:, diag, diag] - ((gQ + gQ.transpose(0, 2, 1)) @ y[:, :, None])[:, :, 0]
+        gy = _diagonal(gQ) - ((gQ + gQ.transpose(0, 2, 1)) @ y[:, :, None])[:, :, 0]
         injections[blocks[-1].index] = y * (gy - (gy * y).sum(axis=1, keepdims=True))
     return norms, injections
 
