@@ -13,12 +13,6 @@ import types
 
 import numpy
 
-# PyTorch's OpenMP threads spin after each operation by default, on the cores that minidnn's BLAS
-# threads need next in the same process: with two threads on two cores that slowed minidnn's training
-# steps by up to 1.36x (bench/train_throughput.py). Passive waiting lets the two libraries have the
-# cores in turn; PyTorch was not slower so (N100-100-10: 133,748 against 123,352 ex/s, two runs), and
-# with one thread it changes nothing. It must be set before torch loads: bench scripts import this first.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 
@@ -120,15 +114,24 @@ def torch_param_groups(model, weight_decay):
     return [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
 
 
-def alternate(runners, reps):
+# Between two timed runs on the CPU: long enough for the idle threads of the library that ran last
+# to stop spinning (OpenBLAS's and PyTorch's OpenMP threads spin for a while after their work, on the
+# cores the next runner needs). Measured on N100-100-10 with two threads: without a pause PyTorch ran
+# at 121,820 ex/s and minidnn at 238,456; with 0.5 s, 215,042 and 300,803; with 1 s, 237,998 and 329,781.
+CPU_PAUSE = 1.0
+
+
+def alternate(runners, reps, pause=0.0):
     """Run each (name, fn) in turn ``reps`` times; fn returns seconds. Returns {name: [seconds...]}.
 
-    Repetition r starts with runner r mod k, so each runner follows each other equally often:
-    with two BLAS or OpenMP threads, the threads one library leaves spinning after its work slow
-    whichever runs next (measured: the same steps 1.2-1.36x slower right after PyTorch's)."""
+    Repetition r starts with runner r mod k and goes backwards when r is odd, so no runner always
+    comes right after the same one (for three runners, over six repetitions each ordered pair occurs
+    equally often within them). ``pause`` seconds of sleep come before every run (CPU_PAUSE on the CPU)."""
     times = {name: [] for name, _ in runners}
     for r in range(reps):
-        for name, fn in runners[r % len(runners):] + runners[:r % len(runners)]:
+        order = runners[r % len(runners):] + runners[:r % len(runners)]
+        for name, fn in (order[::-1] if r % 2 else order):
+            time.sleep(pause)
             times[name].append(fn())
     return times
 

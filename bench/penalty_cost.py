@@ -41,7 +41,7 @@ from minidnn.penalties import GlobalContractive, LayerwiseContractive, find_bloc
 from minidnn.penalties.layerwise import _derivatives
 from minidnn.training import SGD
 
-from common import alternate, blas_threads, machine_info, median_ratio, timer, torch_param_groups, torch_twin
+from common import CPU_PAUSE, alternate, blas_threads, machine_info, median_ratio, timer, torch_param_groups, torch_twin
 
 BATCH = 128
 LAM = 0.01
@@ -302,7 +302,7 @@ def main():
                   f"{direct_vs_gram_gradients(name, args.backend):.1e} of the largest entry")
         for _, fn in runners:                                  # warm-up (allocations, threads, kernels)
             fn()
-        times = alternate(runners, args.reps)
+        times = alternate(runners, args.reps, pause=CPU_PAUSE if args.backend == "numpy" else 0.0)
         ms = {k: 1000 * statistics.median(v) / steps for k, v in times.items()}
         print(f"  {'variant':<12}{'minidnn ms':>12}{'÷ plain':>9}{'torch ms':>11}{'÷ plain':>9}{'minidnn÷torch':>15}")
         for k in kinds:

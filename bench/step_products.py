@@ -1,10 +1,10 @@
-"""The matrix products of one MLP training step, timed alone: the floor under any library's step.
+"""The matrix products of one MLP training step, timed alone: the floor under minidnn's step.
 
     OPENBLAS_NUM_THREADS=1 python bench/step_products.py [--models N100-100-10,N200-200-10,AE400-10]
 
 For each dense layer of the paper's MLPs at batch 128, float32: the forward product x·W, the weight
 gradient xᵀ·g, and the input gradient g·Wᵀ except at the first layer (training skips it). NumPy
-calls BLAS for each, so this is what the step costs with nothing around the products. Median of
+calls BLAS (here OpenBLAS) for each, so this is what minidnn's step costs with nothing around the products. Median of
 7 repetitions of 200 steps, in ms per step (bench/RESULTS.md, "Training throughput").
 """
 import argparse

@@ -22,7 +22,7 @@ from minidnn.losses import SoftmaxCrossEntropy
 from minidnn.networks import build_model
 from minidnn.training import SGD
 
-from common import alternate, blas_threads, machine_info, median_ratio, timer, torch_param_groups, torch_twin
+from common import CPU_PAUSE, alternate, blas_threads, machine_info, median_ratio, timer, torch_param_groups, torch_twin
 
 BATCH = 128
 
@@ -162,7 +162,7 @@ def main():
             runners.append(("torch", torch_runner(net, steps, device)))
         for _, fn in runners:      # warm-up (allocations, BLAS threads, CUDA kernels)
             fn()
-        times = alternate(runners, args.reps)
+        times = alternate(runners, args.reps, pause=CPU_PAUSE if args.backend == "numpy" else 0.0)
         ex = steps * BATCH
         row = {"model": name, "backend": args.backend, "minidnn_ex_per_s": ex / statistics.median(times["minidnn"]),
                "cuda_kernels": bool(kernels and args.backend == "cupy")}

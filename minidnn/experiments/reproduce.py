@@ -181,13 +181,37 @@ def _claim_folder(results_dir, mode):
     """Mark ``results_dir`` as holding a run of this mode (mode.json), or refuse one that holds the
     other mode's: its finished models and attacks would be reused as if they were this mode's."""
     path = os.path.join(results_dir, "mode.json")
-    saved = read_json(path)
-    if saved is not None and saved.get("mode") != mode:
-        raise ValueError(f"{results_dir} holds a {saved.get('mode')} run (see {path}); a {mode} run there would "
+    saved = _folder_mode(results_dir, path)
+    if saved is not None and saved != mode:
+        raise ValueError(f"{results_dir} holds a {saved} run (see {path}); a {mode} run there would "
                          f"reuse its models and attacks: choose another results folder")
-    if saved is None:
+    if not os.path.exists(path):
         os.makedirs(results_dir, exist_ok=True)
         write_json(path, {"mode": mode})
+
+
+def _folder_mode(results_dir, path):
+    """The mode recorded in mode.json; for a folder written before mode.json existed, the mode in its
+    REPRODUCTION.md's title; None for a new or empty folder. Anything else is refused."""
+    if os.path.exists(path):
+        saved = read_json(path)
+        if not (isinstance(saved, dict) and saved.get("mode") in MODES):
+            raise ValueError(f"{path} is not a mode record ({{\"mode\": \"full\"}} or {{\"mode\": \"quick\"}}): "
+                             f"repair it, or choose another results folder")
+        return saved["mode"]
+    report = os.path.join(results_dir, "REPRODUCTION.md")
+    if os.path.exists(report):
+        with open(report, encoding="utf-8") as f:
+            title = f.readline().strip()
+        found = [m for m in MODES if title.endswith(f": {m} mode")]
+        if found:
+            return found[0]
+    earlier = [name for name in ("models", "attacks", "timings.json") if os.path.exists(os.path.join(results_dir, name))]
+    if earlier:
+        raise ValueError(f"{results_dir} holds results ({', '.join(earlier)}) but no record of their mode: write "
+                         f'{{"mode": "full"}} or {{"mode": "quick"}} into {path}, whichever made them, '
+                         f"or choose another results folder")
+    return None
 
 
 def _key(model, variant, seed, lam):

@@ -58,8 +58,10 @@ def _stacked(A, B):
 
 def _softmax_jacobian(y):
     """M_n = diag(y_n) − y_n y_nᵀ for every row of y (N, K): (N, K, K), the softmax's Jacobians."""
+    xp = backend.get_array_module(y)
     n, k = y.shape
-    M = -y[:, :, None] * y[:, None, :]
+    M = xp.empty((n, k, k), dtype=y.dtype)                        # C order: the reshape below is a view
+    xp.multiply(-y[:, :, None], y[:, None, :], out=M)
     M.reshape(n, k * k)[:, ::k + 1] += y                          # the diagonals, as a strided view
     return M
 

@@ -100,7 +100,9 @@ class Trainer:
         """One pass over (x, targets) in a fresh shuffled order; returns the epoch's mean loss
         (and error). Each batch's loss and error count stay on the device; the host reads them every
         ``HOST_READ_EVERY`` batches and at the end (one synchronisation each on CuPy, not two per
-        batch), checks that every loss is finite, and sums them in batch order."""
+        batch), checks that every loss is finite, and sums them in batch order. A non-finite loss
+        stops the epoch when it is read, up to 19 steps after its batch: the weights are then not
+        usable, and the checkpoint (written after each finished epoch) is what to resume from."""
         xp = backend.get_array_module(x)
         n = x.shape[0]
         n_batches = math.ceil(n / self.batch_size)
@@ -138,14 +140,16 @@ class Trainer:
         """Bring batches totals['read']..upto−1 to the host: stop at a non-finite loss (naming its
         batch), else add them to the running totals in batch order."""
         first = totals["read"]
-        losses = backend.to_numpy(batch_loss[first:upto])
-        wrongs = backend.to_numpy(batch_wrong[first:upto])
-        for j, (value, wrong) in enumerate(zip(losses.tolist(), wrongs.tolist())):
+        losses = backend.to_numpy(batch_loss[first:upto]).tolist()
+        wrongs = backend.to_numpy(batch_wrong[first:upto]).tolist() if self.metric == "error" else [0] * len(losses)
+        for j, (value, wrong) in enumerate(zip(losses, wrongs)):
             b = first + j
             if not math.isfinite(value):
                 raise FloatingPointError(
                     f"training loss became {value} at epoch {self.epoch + 1}, batch {b} "
-                    f"(learning rate {self.optimizer.lr}): lower the learning rate or check the data for NaNs")
+                    f"(learning rate {self.optimizer.lr}): lower the learning rate or check the data for NaNs. "
+                    f"The network's weights are not usable now (the steps up to batch {upto - 1} ran before the "
+                    f"loss was read); a checkpoint holds the last finished epoch")
             m = min(self.batch_size, n - b * self.batch_size)
             totals["loss"] += value * m
             totals["wrong"] += wrong

@@ -103,3 +103,27 @@ def test_a_folder_holds_one_mode_and_refuses_the_other(tmp_path):
     rp.Run(other, "full", progress=False)
     with pytest.raises(ValueError, match="holds a full run"):
         rp.reproduce(other, ["table1"], mode="quick")
+
+
+def test_a_folder_from_before_mode_json_is_read_by_its_report_or_refused(tmp_path):
+    """Folders written by earlier versions have no mode.json: REPRODUCTION.md's title says the mode;
+    without one, results of unknown mode are refused, and so is a mode.json that is not a record."""
+    old_quick = tmp_path / "old-quick"
+    (old_quick / "models").mkdir(parents=True)
+    (old_quick / "REPRODUCTION.md").write_text("# Reproduction of Gu & Rigazio (2014): quick mode\n\n- mode: **quick**\n")
+    with pytest.raises(ValueError, match="holds a quick run"):
+        rp.Run(str(old_quick), "full", progress=False)
+    rp.Run(str(old_quick), "quick", progress=False)
+    assert json.load(open(old_quick / "mode.json")) == {"mode": "quick"}
+
+    unknown = tmp_path / "unknown"
+    (unknown / "attacks").mkdir(parents=True)
+    with pytest.raises(ValueError, match=r"no record of their mode.*mode\.json"):
+        rp.Run(str(unknown), "full", progress=False)
+    assert not (unknown / "mode.json").exists()
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "mode.json").write_text('{"mode": "ful')
+    with pytest.raises(ValueError, match="is not a mode record"):
+        rp.Run(str(broken), "full", progress=False)

@@ -163,18 +163,19 @@ def test_a_layer_that_bypasses_the_backend_is_caught():
             net.loss_and_backward(xp.asarray(x_host), xp.asarray(y_host), SoftmaxCrossEntropy(), train=True)
 
 
-@pytest.mark.parametrize("penalised", [False, True])
-def test_an_epoch_reads_the_host_once_per_twenty_batches(monkeypatch, penalised):
+@pytest.mark.parametrize("penalised, metric, n", [(False, "error", 180), (True, "error", 180), (False, "error", 178),
+                                                  (False, "loss", 177)])
+def test_an_epoch_reads_the_host_once_per_twenty_batches(monkeypatch, penalised, metric, n):
     """On CuPy every read of a device value on the host waits for the GPU. An epoch of 45 batches
-    reads the losses and error counts at batches 20, 40 and 45 (two copies each), and the
-    training step itself reads nothing, with or without a Jacobian penalty. The epoch's numbers are
-    the NumPy run's."""
+    (the last one partial when n < 180) reads the losses and error counts at batches 20, 40 and 45
+    (the losses alone for metric='loss'), and the training step itself reads nothing, with or
+    without a Jacobian penalty. The epoch's numbers are the NumPy run's."""
     from minidnn.penalties import LayerwiseContractive
     from minidnn.training import trainer as trainer_module
     assert trainer_module.HOST_READ_EVERY == 20
     rng = numpy.random.default_rng(3)
-    x_host = rng.standard_normal((45 * 4, 6)).astype(numpy.float32)
-    y_host = rng.integers(0, 3, len(x_host))
+    x_host = rng.standard_normal((n, 6)).astype(numpy.float32)
+    y_host = rng.integers(0, 3, n) if metric == "error" else rng.standard_normal((n, 3)).astype(numpy.float32)
     reads = []
     for name in ("get", "item", "__float__", "__int__", "__bool__", "tolist"):
         original = getattr(StrictArray, name)
@@ -186,17 +187,42 @@ def test_an_epoch_reads_the_host_once_per_twenty_batches(monkeypatch, penalised)
             net.astype(module=strict)
         with minidnn.use_backend(backend_name) as xp:
             penalties = [LayerwiseContractive(net, 0.01)] if penalised else []
+            loss = SoftmaxCrossEntropy() if metric == "error" else MeanSquaredError()
             trainer = Trainer(net, make_optimizer("momentum", net.named_params(), lr=0.1, weight_decay=1e-3),
-                              batch_size=4, penalties=penalties, progress=False)
+                              loss=loss, batch_size=4, penalties=penalties, metric=metric, progress=False)
             reads.clear()
             result = trainer.train_epoch(xp.asarray(x_host), xp.asarray(y_host))
             return result, list(reads)
 
     result, strict_reads = epoch("strict")
-    assert strict_reads == ["get", "get"] * 3
+    assert strict_reads == ["get", "get"] * 3 if metric == "error" else ["get"] * 3
     expected, _ = epoch("numpy")
-    assert result["train_error"] == expected["train_error"]
+    assert result.keys() == expected.keys()
+    assert result.get("train_error") == expected.get("train_error")
     assert result["train_loss"] == pytest.approx(expected["train_loss"], rel=1e-6)
+
+
+def test_the_epoch_loss_weights_each_batch_by_its_size():
+    """train_loss is Σ_b loss_b · m_b / n over the batches as trained (the last one holds 1 of 4 here),
+    and train_error counts the wrong predictions of every batch, read 20 batches at a time."""
+    rng = numpy.random.default_rng(4)
+    x = rng.standard_normal((4 * 44 + 1, 6)).astype(numpy.float32)
+    y = rng.integers(0, 3, len(x))
+    net = mlp()
+    trainer = Trainer(net, make_optimizer("sgd", net.named_params(), lr=0.05), batch_size=4, progress=False)
+    seen = []
+    trained = net.loss_and_backward
+
+    def recording(xb, tb, *args, **kwargs):
+        value, out, g = trained(xb, tb, *args, **kwargs)
+        seen.append((float(value), xb.shape[0], int((out.argmax(axis=1) != tb).sum())))
+        return value, out, g
+
+    net.loss_and_backward = recording
+    result = trainer.train_epoch(x, y)
+    assert [m for _, m, _ in seen] == [4] * 44 + [1]
+    assert result["train_loss"] == sum(v * m for v, m, _ in seen) / len(x)
+    assert result["train_error"] == sum(w for _, _, w in seen) / len(x)
 
 
 def test_a_nan_loss_is_named_by_its_batch_though_read_later():
