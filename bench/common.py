@@ -14,8 +14,6 @@ import types
 import numpy
 
 
-
-
 def _host_benchmark(func, args=(), kwargs={}, n_repeat=10000, *, name=None, n_warmup=10, max_duration=float("inf"),
                     devices=None):
     """cupyx.profiler.benchmark (its signature) for the emulated CuPy: host times, reported as device
