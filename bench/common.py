@@ -122,13 +122,15 @@ CPU_PAUSE = 1.0
 def alternate(runners, reps, pause=0.0):
     """Run each (name, fn) in turn ``reps`` times; fn returns seconds. Returns {name: [seconds...]}.
 
-    Repetition r starts with runner r mod k and goes backwards when r is odd, so no runner always
-    comes right after the same one (for three runners, over six repetitions each ordered pair occurs
-    equally often within them). ``pause`` seconds of sleep come before every run (CPU_PAUSE on the CPU)."""
+    Repetition r starts with runner r mod k, and the k repetitions after the first k go backwards:
+    within every 2k repetitions, two or three runners each come right after each other equally often
+    (more runners each follow only their neighbours in the list). ``pause`` seconds of sleep come
+    before every run (CPU_PAUSE on the CPU)."""
     times = {name: [] for name, _ in runners}
+    k = len(runners)
     for r in range(reps):
-        order = runners[r % len(runners):] + runners[:r % len(runners)]
-        for name, fn in (order[::-1] if r % 2 else order):
+        order = runners[r % k:] + runners[:r % k]
+        for name, fn in (order[::-1] if (r // k) % 2 else order):
             time.sleep(pause)
             times[name].append(fn())
     return times

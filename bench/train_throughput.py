@@ -3,9 +3,11 @@
     python bench/train_throughput.py [--reps 7] [--models N100-100-10,ConvNet] [--backend cupy] [--trainer]
 
 Same batch (128), optimizer (SGD, momentum 0.9, lr 0.01) and weight decay (1e-3 on dense
-weights only) on both sides, same thread count (PyTorch is set to NumPy's BLAS threads).
-Each repetition times ``steps`` training steps on MNIST-shaped random data; minidnn and
-PyTorch alternate, and the ratio reported is the median of the paired ratios. On CuPy a third
+weights only) on both sides, same thread count (PyTorch is set to NumPy's BLAS threads), and
+the same work (no ∂L/∂x at the first layer). Each repetition times ``steps`` training steps on
+MNIST-shaped random data; the runners alternate (common.alternate, with a 1 s pause before each
+run on the CPU), and the ratio reported is the median of the paired ratios. ``--trainer`` adds
+a runner that makes the same steps through ``Trainer.train_epoch``. On CuPy a third
 runner, minidnn with its array code instead of its CUDA kernels (``backend.use_fused_kernels(False)``:
 SGD's update, im2col, col2im, max pooling, ReLU, sigmoid, softmax cross-entropy), alternates with them, and the kernels' gain is reported the same way
 (unless --array-code or MINIDNN_FUSED_KERNELS=0, when "minidnn" itself is the array code; the JSON
