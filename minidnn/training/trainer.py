@@ -170,6 +170,10 @@ class Trainer:
         """
         if x.shape[0] != targets.shape[0]:
             raise ValueError(f"{x.shape[0]} inputs but {targets.shape[0]} targets")
+        if x.shape[0] == 0:
+            raise ValueError("no training examples (x has 0 rows)")
+        if x_val is not None and x_val.shape[0] == 0:
+            raise ValueError("an empty validation set (x_val has 0 rows): pass None to train without one")
         self.data_size = {"n_train": int(x.shape[0]), "n_val": int(x_val.shape[0]) if x_val is not None else 0}
         if self.checkpoint and os.path.exists(self.checkpoint):
             self.resume(self.checkpoint)

@@ -96,6 +96,16 @@ def test_loss_metric_trains_an_autoencoder():
     assert trainer.evaluate(x, x) == pytest.approx(trainer.best["metric"], rel=1e-6)
 
 
+def test_empty_training_or_validation_data_is_refused():
+    x, y = separable(10)
+    net = mlp()
+    trainer = Trainer(net, Adam(net.named_params()), progress=False)
+    with pytest.raises(ValueError, match="no training examples"):
+        trainer.fit(x[:0], y[:0], 1)
+    with pytest.raises(ValueError, match="empty validation set"):
+        trainer.fit(x, y, 1, x[:0], y[:0])
+
+
 def test_mismatched_inputs_and_targets_are_refused():
     x, y = separable(10)
     net = mlp()
