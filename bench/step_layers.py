@@ -13,14 +13,9 @@ import argparse
 import collections
 import functools
 
-import numpy
-
 from common import blas_threads, timer
 from minidnn.losses import SoftmaxCrossEntropy
-from minidnn.networks import build_model
-from minidnn.training import SGD
-
-BATCH = 128
+from train_throughput import training_setup
 
 
 def timed(totals, label, fn):
@@ -34,11 +29,8 @@ def timed(totals, label, fn):
 
 
 def profile(name, steps):
-    net = build_model(name, rng=0)
-    rng = numpy.random.default_rng(0)
-    x = rng.uniform(size=(BATCH,) + net.input_shape).astype(numpy.float32)
-    y = rng.integers(0, 10, BATCH)
-    opt = SGD(net.named_params(), lr=0.01, momentum=0.9, weight_decay=1e-3)
+    _, net, x, y, opt = training_setup(name, 1, "numpy")
+    x, y = x[0], y[0]
     loss = SoftmaxCrossEntropy()
     totals = collections.Counter()
     for i, layer in enumerate(net.layers):     # instance attributes shadow the methods

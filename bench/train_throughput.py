@@ -29,7 +29,9 @@ from common import CPU_PAUSE, alternate, blas_threads, machine_info, median_rati
 BATCH = 128
 
 
-def minidnn_runner(name, steps, xp_name, fused=True):
+def training_setup(name, steps, xp_name):
+    """The paper model on ``xp_name``, ``steps`` batches of MNIST-shaped random data (steps, 128, ...)
+    with labels, and the optimizer every runner uses: (xp, net, x, y, SGD)."""
     with backend.use_backend(xp_name):
         xp = backend.xp()
         net = build_model(name, rng=0)
@@ -37,7 +39,17 @@ def minidnn_runner(name, steps, xp_name, fused=True):
         rng = numpy.random.default_rng(0)
         x = xp.asarray(rng.uniform(size=(steps, BATCH) + net.input_shape).astype(numpy.float32))
         y = xp.asarray(rng.integers(0, 10, size=(steps, BATCH)))
-    opt = SGD(net.named_params(), lr=0.01, momentum=0.9, weight_decay=1e-3)
+    return xp, net, x, y, SGD(net.named_params(), lr=0.01, momentum=0.9, weight_decay=1e-3)
+
+
+def synchronize(xp):
+    """Wait for the GPU's queued work (CuPy); nothing on the CPU."""
+    if getattr(xp, "cuda", None) is not None:
+        xp.cuda.Stream.null.synchronize()
+
+
+def minidnn_runner(name, steps, xp_name, fused=True):
+    xp, net, x, y, opt = training_setup(name, steps, xp_name)
     loss = SoftmaxCrossEntropy()
 
     def one_step(i):
@@ -46,13 +58,11 @@ def minidnn_runner(name, steps, xp_name, fused=True):
         opt.step()
 
     def run():
-        sync = getattr(xp, "cuda", None)
         t0 = timer()
         with backend.use_fused_kernels(fused):      # on CuPy: the CUDA kernels (unless the environment says no), or the array code
             for i in range(steps):
                 one_step(i)
-        if sync is not None:
-            xp.cuda.Stream.null.synchronize()
+        synchronize(xp)
         return timer() - t0
 
     def step(i):
@@ -67,22 +77,15 @@ def trainer_runner(name, steps, xp_name):
     from one (steps·128)-example array, the losses and error counts read on the host every 20
     batches. Its time against the bare loop above is the trainer's own cost."""
     from minidnn.training import Trainer
-    with backend.use_backend(xp_name):
-        xp = backend.xp()
-        net = build_model(name, rng=0)
-        net.astype(module=xp)
-        rng = numpy.random.default_rng(0)
-        x = xp.asarray(rng.uniform(size=(steps * BATCH,) + net.input_shape).astype(numpy.float32))
-        y = xp.asarray(rng.integers(0, 10, size=steps * BATCH))
-    trainer = Trainer(net, SGD(net.named_params(), lr=0.01, momentum=0.9, weight_decay=1e-3), batch_size=BATCH,
-                      progress=False)
+    xp, net, x, y, opt = training_setup(name, steps, xp_name)
+    x, y = x.reshape((steps * BATCH,) + net.input_shape), y.reshape(-1)
+    trainer = Trainer(net, opt, batch_size=BATCH, progress=False)
 
     def run():
         t0 = timer()
         with backend.use_backend(xp_name):
             trainer.train_epoch(x, y)
-        if getattr(xp, "cuda", None) is not None:
-            xp.cuda.Stream.null.synchronize()
+        synchronize(xp)
         return timer() - t0
     return run
 

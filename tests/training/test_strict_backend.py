@@ -231,9 +231,8 @@ def test_a_nan_loss_is_named_by_its_batch_though_read_later():
     x = rng.standard_normal((30 * 2, 6)).astype(numpy.float32)
     x[14, 0] = numpy.nan                                   # batch 7 with two examples a batch
     net = mlp()
-    trainer = Trainer(net, make_optimizer("sgd", net.named_params(), lr=0.1), batch_size=2, progress=False)
-    trainer.rng = type(trainer.rng)(numpy.random.PCG64(0))
-    order = numpy.random.default_rng(0).permutation(len(x))
+    trainer = Trainer(net, make_optimizer("sgd", net.named_params(), lr=0.1), batch_size=2, seed=0, progress=False)
+    order = numpy.random.default_rng(0).permutation(len(x))           # the trainer's first shuffle
     batch_of_nan = int(numpy.nonzero(order == 14)[0][0]) // 2
     with pytest.raises(FloatingPointError, match=rf"at epoch 1, batch {batch_of_nan} "):
         trainer.train_epoch(x, rng.integers(0, 3, len(x)))
