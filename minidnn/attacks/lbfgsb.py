@@ -171,10 +171,8 @@ def _new_direction(st, ready):
     if bool(bad.any()):                       # the memory is numerically singular: drop it (as formt's info ≠ 0)
         _drop_memory(st, bad)
         M_inv, M, _ = middle_matrix(st["SS"], st["SY"], st["age"], theta)
-    has_memory = (st["age"] >= 0).any(axis=1)
 
     x_cauchy, c, t_cauchy, p_cauchy, free = cauchy_point(x, g, theta, W, M)
-    free = free & has_memory[:, None]
     if others:
         free = xp.where(ready[:, None], free, st["Z"])    # their free set, and so WᵀZZᵀW, stays as it is
     z, singular = subspace_minimum(st, x_cauchy, c, t_cauchy, p_cauchy, free, M, M_inv)
@@ -465,17 +463,20 @@ def _accumulate_states(a, form=None):
 
 # ---- step 2: subspace minimisation ----------------------------------------------------------
 def subspace_minimum(st, x_cauchy, c, t_cauchy, p_cauchy, free, M, M_inv, rebuild_share=1 / 8):
-    """x̄: the model's minimiser over the free variables from x^c, kept in the box (``subsm``).
+    """x̄: the model's minimiser over the variables ``free`` at x^c, kept in the box (``subsm``).
 
     Reduced gradient r = −Zᵀ(g + θ(x^c − x) − W M c); Newton step on the free variables
         d = r/θ + W K⁻¹ Wᵀ r / θ²,   K = M⁻¹ − WᵀZZᵀW / θ       (Sherman–Morrison–Woodbury).
-    Rows without free variables or memory (``free`` all False) keep x^c. WᵀZZᵀW comes from
-    ``st["G"]``, brought up to date here for the new free set. Returns (x̄, rows whose K is singular).
+    Rows without free variables or without memory keep x^c. WᵀZZᵀW comes from ``st["G"]``,
+    brought up to date here for ``free``, also in rows without memory (their W and G are zero):
+    so a row's first pair does not find the free set changed from empty to nearly every
+    variable, which would cost a rebuild. Returns (x̄, rows whose K is singular).
     """
     xp = backend.get_array_module(x_cauchy)
     x, g, theta, W = st["x"], st["g"], st["theta"], st["W"]
     n, dim, m2 = W.shape
     _track_free_set(st, free, rebuild_share)
+    free = free & (st["age"] >= 0).any(axis=1)[:, None]                 # no memory: x̄ = x^c
     scale = _theta_scale(theta, m2)
     G = st["G"] * scale[:, :, None] * scale[:, None, :]                 # WᵀZZᵀW with W = [Y θS]
     Mc = xp.einsum("nkl,nl->nk", M, c)
@@ -533,8 +534,18 @@ def _track_free_set(st, free, rebuild_share):
     rebuild = counts > int(dim * rebuild_share)
     if bool(rebuild.any()):
         rows = xp.nonzero(rebuild)[0]
-        ZW = W[rows] * free[rows][:, :, None]
-        G[rows] = xp.matmul(ZW.transpose(0, 2, 1), ZW)                    # (ZW)ᵀ(ZW) = WᵀZW
+        m = W.shape[2] // 2
+        # slots fill from 0 (an empty one first), so the pairs in use are slots 0..used−1; the
+        # other columns are zero, and so are their rows and columns of G
+        used = m if "age" not in st else int(((st["age"][rows] >= 0) * xp.arange(1, m + 1)).max())
+        if used == m:
+            ZW = W[rows] * free[rows][:, :, None]
+            G[rows] = xp.matmul(ZW.transpose(0, 2, 1), ZW)                 # (ZW)ᵀ(ZW) = WᵀZW
+        else:
+            cols = xp.concatenate([xp.arange(used), m + xp.arange(used)])
+            ZW = W[rows[:, None], :, cols[None, :]].transpose(0, 2, 1) * free[rows][:, :, None]   # (k, D, 2·used)
+            G[rows] = 0
+            G[rows[:, None, None], cols[None, :, None], cols[None, None, :]] = xp.matmul(ZW.transpose(0, 2, 1), ZW)
         counts = xp.where(rebuild, 0, counts)
         change &= ~rebuild[:, None]
     most = int(counts.max())

@@ -216,11 +216,20 @@ def test_cauchy_search_in_chunks_gives_the_one_pass_answer(ties):
     assert (x_cauchy[~free] == 0).sum() + (x_cauchy[~free] == 1).sum() == (~free).sum()   # fixed ⇒ on a bound
 
 
-def test_the_free_set_gram_matrix_is_kept_exactly():
+@pytest.mark.parametrize("filled", [None, 0, 2, 3])
+def test_the_free_set_gram_matrix_is_kept_exactly(filled):
+    """filled: the memory's first ``filled`` slots in use, the others empty (zero columns); None:
+    no ages given, every column taken as in use."""
     n, dim, m = 5, 40, 3
     rng = numpy.random.default_rng(1)
     W = rng.standard_normal((n, dim, 2 * m))
     st = {"W": W, "G": numpy.zeros((n, 2 * m, 2 * m)), "Z": numpy.zeros((n, dim), dtype=bool)}
+    if filled is not None:
+        empty = numpy.arange(m) >= filled
+        W[:, :, numpy.concatenate([empty, empty])] = 0
+        st["age"] = numpy.where(empty, -1, numpy.arange(m))[None, :].repeat(n, axis=0)
+        st["age"][0] = -1                                                    # one row with no memory
+        W[0] = 0
     free = rng.uniform(size=(n, dim)) < 0.5
     for step in range(12):
         flip = rng.uniform(size=(n, dim)) < (0.5 if step == 5 else 0.05)     # one big change: a rebuild
