@@ -218,18 +218,18 @@ def test_cauchy_search_in_chunks_gives_the_one_pass_answer(ties):
 
 @pytest.mark.parametrize("filled", [None, 0, 2, 3])
 def test_the_free_set_gram_matrix_is_kept_exactly(filled):
-    """filled: the memory's first ``filled`` slots in use, the others empty (zero columns); None:
-    no ages given, every column taken as in use."""
+    """filled: rows 2.. use the memory's first ``filled`` slots, row 1 one slot fewer, row 0 none;
+    empty slots have zero columns. None: no ages given, every column taken as in use."""
     n, dim, m = 5, 40, 3
     rng = numpy.random.default_rng(1)
     W = rng.standard_normal((n, dim, 2 * m))
     st = {"W": W, "G": numpy.zeros((n, 2 * m, 2 * m)), "Z": numpy.zeros((n, dim), dtype=bool)}
     if filled is not None:
-        empty = numpy.arange(m) >= filled
-        W[:, :, numpy.concatenate([empty, empty])] = 0
-        st["age"] = numpy.where(empty, -1, numpy.arange(m))[None, :].repeat(n, axis=0)
-        st["age"][0] = -1                                                    # one row with no memory
-        W[0] = 0
+        slots = numpy.full(n, filled)
+        slots[0], slots[1] = 0, max(filled - 1, 0)
+        empty = numpy.arange(m)[None, :] >= slots[:, None]                   # (n, m)
+        W[numpy.concatenate([empty, empty], axis=1)[:, None, :].repeat(dim, axis=1)] = 0
+        st["age"] = numpy.where(empty, -1, numpy.arange(m)[None, :])
     free = rng.uniform(size=(n, dim)) < 0.5
     for step in range(12):
         flip = rng.uniform(size=(n, dim)) < (0.5 if step == 5 else 0.05)     # one big change: a rebuild
@@ -239,6 +239,30 @@ def test_the_free_set_gram_matrix_is_kept_exactly(filled):
         _track_free_set(st, free, rebuild_share=1 / 8)
         direct = numpy.einsum("ndi,nd,ndj->nij", W, free, W)
         numpy.testing.assert_allclose(st["G"], direct, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("memory, max_linesearch, search_rounds", [(5, 20, None), (3, 2, 1), (10, 3, 2), (1, 20, 1)])
+def test_the_gram_matrix_matches_the_free_set_throughout_a_run(monkeypatch, memory, max_linesearch, search_rounds):
+    """G = Wᵀ diag(Z) W after every iteration of whole runs: rows without memory, memory drops,
+    line searches carried into the next iteration, the memory update and compaction."""
+    import minidnn.attacks.lbfgsb as lbfgsb
+    checked = []
+    iterate = lbfgsb._iterate
+
+    def checked_iterate(fun, st, *args):
+        iterate(fun, st, *args)
+        direct = numpy.einsum("ndi,nd,ndj->nij", st["W"], st["Z"], st["W"])
+        numpy.testing.assert_allclose(st["G"], direct, rtol=1e-10, atol=1e-10)
+        checked.append(bool(st["searching"].any()))
+    monkeypatch.setattr(lbfgsb, "_iterate", checked_iterate)
+    n, dim = 24, 40
+    fun = box_problems(n, dim, 4)
+    x0 = numpy.random.default_rng(4).uniform(0, 1, (n, dim))
+    x0[:, :10] = 0
+    minimize_box(fun, x0, memory=memory, max_linesearch=max_linesearch, search_rounds=search_rounds)
+    assert len(checked) > 10
+    if search_rounds is not None:
+        assert any(checked), "no line search was carried into the next iteration"
 
 
 def test_a_singular_reduced_system_is_flagged_not_fatal():
