@@ -5,7 +5,10 @@
 
 Wraps ``lbfgsb._search`` (one call per iteration) and counts, for each round within it (first,
 second, third, fourth and later), the calls of the objective, the rows they evaluated and the
-time until the next round starts (the evaluation plus the line-search step).
+time until the next round starts (the evaluation plus the line-search step); then the time in
+the objective alone per evaluated row and, for an MLP, the rate of its matrix products
+(forward and ∂/∂x backward: 4·in·out flops per row and dense layer) beside a plain
+(1000 × in) @ (in × out) product's on the first layer's shape.
 """
 import argparse
 import time
@@ -25,6 +28,7 @@ def main():
     net, x, y, targets = attack_case(args.checkpoint, args.n)
 
     rounds = defaultdict(lambda: [0, 0, 0.0])          # round (0-based, 3 = fourth and later): calls, rows, seconds
+    in_objective = [0.0]
     search = lbfgsb._search
 
     def counted_search(fun, st, max_linesearch, search_rounds):
@@ -32,7 +36,9 @@ def main():
 
         def counted_fun(x_try, rows):
             starts.append((time.perf_counter(), len(rows)))
-            return fun(x_try, rows)
+            out = fun(x_try, rows)
+            in_objective[0] += time.perf_counter() - starts[-1][0]
+            return out
         out = search(counted_fun, st, max_linesearch, search_rounds)
         ends = [t for t, _ in starts[1:]] + [time.perf_counter()]
         for i, ((t0, k), t1) in enumerate(zip(starts, ends)):
@@ -58,6 +64,22 @@ def main():
         k, rows, seconds = rounds[i]
         label = "4th and later" if i == 3 else ("1st", "2nd", "3rd")[i]
         print(f"  {label:>13} round: {k:5d} calls, {rows:7d} rows, {seconds:6.2f} s ({1e3 * seconds / k:.2f} ms a call)")
+    print(f"  objective alone: {in_objective[0]:.2f} s, {1e6 * in_objective[0] / evaluated:.2f} µs a row")
+    dense = [layer for layer in net.layers if type(layer).__name__ == "Dense"]
+    if dense and all(type(layer).__name__ in ("Dense", "ReLU", "Sigmoid", "Softmax") for layer in net.layers):
+        flops = sum(4 * layer.in_features * layer.out_features for layer in dense)
+        xp = backend.xp()
+        a = xp.ones((1000, dense[0].in_features), dtype=args.dtype)
+        w = xp.ones((dense[0].in_features, dense[0].out_features), dtype=args.dtype)
+        backend.to_numpy((a @ w)[:1, :1])
+        t0 = time.perf_counter()
+        for _ in range(20):
+            out = a @ w
+        backend.to_numpy(out[:1, :1])                                  # waits for the GPU on CuPy
+        plain = 20 * 2 * a.shape[0] * w.shape[0] * w.shape[1] / (time.perf_counter() - t0)
+        print(f"  its matrix products: {flops * evaluated / in_objective[0] / 1e9:.1f} GFLOP/s "
+              f"({flops} flops a row); a plain {a.shape[0]}×{w.shape[0]} @ {w.shape[0]}×{w.shape[1]}: "
+              f"{plain / 1e9:.1f} GFLOP/s")
 
 
 if __name__ == "__main__":
