@@ -17,7 +17,7 @@ def default_file_mode():
     return 0o666 & ~_UMASK
 
 
-def give_mode(tmp, path):
+def _give_mode(tmp, path):
     """Give the temp file ``tmp`` the mode ``path`` has (it is replaced) or a new file would get;
     mkstemp's 0o600 otherwise. Where the file system refuses chmod, the file keeps what it has."""
     try:
@@ -37,7 +37,7 @@ def atomic_write(path, write):
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)
     try:
-        give_mode(tmp, path)
+        _give_mode(tmp, path)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

@@ -9,10 +9,9 @@ when all fail, :class:`DownloadError` lists each mirror and why it failed.
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.request
 
-from ..files import give_mode
+from ..files import atomic_write
 
 __all__ = ["DownloadError", "MNIST_MD5", "DEFAULT_MNIST_MIRRORS", "MIRRORS_ENV", "DATA_ENV",
            "mirror_list", "download_file", "download_mnist"]
@@ -62,23 +61,17 @@ def mirror_list(mirrors=None):
 
 
 def _fetch_verified(url, dest, md5, timeout):
-    """Stream ``url`` to a temp file next to ``dest``; move it to ``dest`` only if
-    its md5 is ``md5``. The temp file is removed on any failure."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest),
-                               prefix=f".{os.path.basename(dest)}.", suffix=".part")
-    try:
-        give_mode(tmp, dest)
+    """Stream ``url`` to ``dest`` atomically (``atomic_write``): ``dest`` appears only if the
+    download's md5 is ``md5``; on any failure the temp file is removed."""
+    def stream(out):
         digest = hashlib.md5()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             while chunk := resp.read(_CHUNK):
                 digest.update(chunk)
                 out.write(chunk)
         if digest.hexdigest() != md5.lower():
             raise _ChecksumError(f"md5 checksum mismatch: got {digest.hexdigest()}, expected {md5}")
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(dest, stream)
 
 
 def download_file(filename, dest_dir, md5, mirrors=None, timeout=DEFAULT_TIMEOUT):
