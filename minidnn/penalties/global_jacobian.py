@@ -19,7 +19,8 @@ from .. import backend
 from ..layers import Dense, GaussianNoise, Softmax
 from ..layers.activations import softmax
 from .blocks import find_blocks
-from .layerwise import _derivatives, _diagonal, _softmax_jacobian, _stacked
+from .batched import diagonals, softmax_jacobians, stacked_products
+from .layerwise import _derivatives
 
 
 def _mlp_blocks(net):
@@ -60,8 +61,8 @@ def global_penalty(net, output="softmax", lam=1.0, grads=True):
     hidden = len(blocks) > 1
     if output == "softmax":
         y = softmax(top.x @ W[-1] + top.params["b"].data)
-        M = _softmax_jacobian(y)                             # diag(y) − y yᵀ: (N, K, K)
-        Q = _stacked(M, W[-1].T) if hidden else M            # (N, K, H_{L−1})
+        M = softmax_jacobians(y)                             # diag(y) − y yᵀ: (N, K, K)
+        Q = stacked_products(M, W[-1].T) if hidden else M            # (N, K, H_{L−1})
     elif hidden:
         Q = xp.broadcast_to(W[-1].T, (n,) + W[-1].T.shape)
     else:
@@ -70,10 +71,10 @@ def global_penalty(net, output="softmax", lam=1.0, grads=True):
     for l in range(len(blocks) - 2, -1, -1):
         Q = Q * derivs[l][0][:, None, :]
         if l > 0:
-            Q = _stacked(Q, W[l].T)
+            Q = stacked_products(Q, W[l].T)
             pre.append(Q)
     G = W[0].T @ W[0]                                        # (H_1, H_1)
-    QG = _stacked(Q, G)
+    QG = stacked_products(Q, G)
     norms = (QG * Q).sum(axis=(1, 2))                        # tr(Q G Qᵀ)
     if not grads:
         return norms, {}
@@ -101,9 +102,9 @@ def global_penalty(net, output="softmax", lam=1.0, grads=True):
         else:
             if params[l + 1] is not None:
                 params[l + 1].accumulate(xp.tensordot(gQ, below, axes=([0, 1], [0, 1])))
-            gQ = _stacked(gQ, W[l + 1])                      # ∂/∂below
+            gQ = stacked_products(gQ, W[l + 1])                      # ∂/∂below
     if output == "softmax":                                  # gQ is now ∂/∂M
-        gy = _diagonal(gQ) - ((gQ + gQ.transpose(0, 2, 1)) @ y[:, :, None])[:, :, 0]
+        gy = diagonals(gQ) - ((gQ + gQ.transpose(0, 2, 1)) @ y[:, :, None])[:, :, 0]
         injections[blocks[-1].index] = y * (gy - (gy * y).sum(axis=1, keepdims=True))
     return norms, injections
 

@@ -28,6 +28,7 @@ The penalty is P = mean_n ‖J_n‖_F². Its gradient has two parts:
 from .. import backend
 from ..layers.activations import softmax
 from ..layers import Dense
+from .batched import diagonals, softmax_jacobians, stacked_products
 from .blocks import find_blocks
 
 
@@ -47,28 +48,6 @@ def _derivatives(block):
     if kind == "linear":
         return None, None
     raise ValueError(f"no element-wise derivative for {kind}")
-
-
-def _stacked(A, B):
-    """A_n B for every n: (N, K, H) by (H, J) -> (N, K, J), as one (N·K, H) by (H, J) product.
-    (NumPy's matmul broadcasts B by a loop of N small products: 4x slower at N200's shapes.)"""
-    n, k, h = A.shape
-    return (A.reshape(n * k, h) @ B).reshape(n, k, B.shape[1])
-
-
-def _softmax_jacobian(y):
-    """M_n = diag(y_n) − y_n y_nᵀ for every row of y (N, K): (N, K, K), the softmax's Jacobians."""
-    xp = backend.get_array_module(y)
-    n, k = y.shape
-    M = xp.empty((n, k, k), dtype=y.dtype)                        # C order: the reshape below is a view
-    xp.multiply(-y[:, :, None], y[:, None, :], out=M)
-    M.reshape(n, k * k)[:, ::k + 1] += y                          # the diagonals, as a strided view
-    return M
-
-
-def _diagonal(A):
-    """(N, K): the diagonal of each A_n (N, K, K), a view."""
-    return backend.get_array_module(A).diagonal(A, axis1=1, axis2=2)
 
 
 def _dtype(block):
@@ -102,8 +81,8 @@ def block_penalty(block, lam=1.0, grads=True):
         y = softmax(x @ W + layer.params["b"].data)              # (N, K)
         n = y.shape[0]
         G = W.T @ W                                              # (K, K)
-        M = _softmax_jacobian(y)                                 # M = diag(y) − y yᵀ: (N, K, K)
-        MG = _stacked(M, G)
+        M = softmax_jacobians(y)                                 # M = diag(y) − y yᵀ: (N, K, K)
+        MG = stacked_products(M, G)
         norms = xp.einsum("nij,nij->n", MG, M)                   # tr(M G M) = tr(M² G)
         if not grads:
             return norms, None
@@ -111,7 +90,7 @@ def block_penalty(block, lam=1.0, grads=True):
             rows = M.reshape(-1, M.shape[2])                     # (N·K, K): the M_n stacked
             layer.params["W"].accumulate(t(2 * lam / n) * (W @ (rows.T @ rows)))
         B = MG + MG.transpose(0, 2, 1)                           # G M + M G  (both symmetric)
-        gy = _diagonal(B) - 2 * (B @ y[:, :, None])[:, :, 0]                # diag(B) − 2 B y
+        gy = diagonals(B) - 2 * (B @ y[:, :, None])[:, :, 0]                # diag(B) − 2 B y
         ga = y * (gy - (gy * y).sum(axis=1, keepdims=True))      # softmax backward
         return norms, ga * t(lam / n)
     d, d2 = _derivatives(block)
