@@ -20,13 +20,13 @@ import os
 from dataclasses import asdict, dataclass, replace
 
 from .. import backend
-from ..checkpoint import CheckpointError, load_model
+from ..checkpoint import load_model
 from ..data import load_mnist, train_validation_split
 from ..layers import Dense
 from ..losses import BinaryCrossEntropy
 from ..networks import autoencoder, build_model, input_layout
 from ..training import RandomShift, Trainer, classification_error, make_optimizer, make_schedule
-from ..training.trainer import without_later_defaults
+from ..training.trainer import training_state, without_later_defaults
 
 N_VALIDATION = 5000
 
@@ -117,14 +117,12 @@ def _started_run(out):
     if not out or not os.path.exists(out):
         return None
     _, meta, _ = load_model(out, return_all=True)   # an unreadable file: its error now, not after pretraining
-    if meta.get("training") is None:
-        raise CheckpointError(f"{out!r} holds a model but not a training run's state (saved with save_model, "
-                              "not by the trainer): choose another output path to train from scratch")
-    return meta.get("metadata", {}) if (meta.get("training") or {}).get("epoch", 0) >= 1 else None
+    return meta.get("metadata", {}) if training_state(meta, out).get("epoch", 0) >= 1 else None
 
 
 def pretrain_encoder(net, data, recipe, seed, out, progress, split_seed=None):
     """Train a 784-400-784 sigmoid autoencoder on the images, then copy its encoder into ``net``."""
+    split_seed = seed if split_seed is None else split_seed
     encoder_layer = next(layer for layer in net.layers if isinstance(layer, Dense))
     ae = autoencoder(encoder_layer.in_features, encoder_layer.out_features, rng=seed + 1)
     optimizer = make_optimizer(recipe.optimizer, ae.named_params(), lr=recipe.pretrain_lr,
@@ -132,8 +130,8 @@ def pretrain_encoder(net, data, recipe, seed, out, progress, split_seed=None):
     trainer = Trainer(ae, optimizer, loss=BinaryCrossEntropy(), batch_size=recipe.batch_size, seed=seed,
                       schedule=make_schedule(recipe.schedule, recipe.pretrain_epochs), metric="loss",
                       checkpoint=(out + ".pretrain.npz") if out else None, progress=progress,
-                      settings_extra={"split_seed": seed if split_seed is None else split_seed},
-                      checkpoint_metadata={"seed": seed, "split_seed": seed if split_seed is None else split_seed})
+                      settings_extra={"split_seed": split_seed},
+                      checkpoint_metadata={"seed": seed, "split_seed": split_seed})
     history = trainer.fit(data["x_train"], data["x_train"], recipe.pretrain_epochs,
                           data["x_val"], data["x_val"])
     for key in ("W", "b"):

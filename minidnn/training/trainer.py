@@ -68,6 +68,16 @@ def comparable_recipe(recipe):
     return {k: v for k, v in without_later_defaults(recipe).items() if k not in RESUMABLE_RECIPE_FIELDS}
 
 
+def training_state(meta, path):
+    """The trainer's state in a checkpoint's metadata; a CheckpointError naming ``path`` for a file
+    that holds a model alone."""
+    training = meta.get("training")
+    if training is None:
+        raise CheckpointError(f"{path!r} holds a model but not a training run's state (saved with save_model, "
+                              "not by the trainer): choose another output path to train from scratch")
+    return training
+
+
 class Trainer:
     """Trains ``net`` with ``optimizer`` on ``loss``; see the module docstring.
 
@@ -268,10 +278,7 @@ class Trainer:
     def resume(self, path):
         """Restore everything ``save`` wrote; the architecture and the settings must match."""
         _, meta, arrays = load_model(path, into=self.net, return_all=True)
-        training = meta.get("training")
-        if training is None:
-            raise CheckpointError(f"{path!r} holds a model but not a training run's state (saved with save_model, "
-                                  "not by the trainer): choose another output path to train from scratch")
+        training = training_state(meta, path)
         saved, now = self._compared_settings(training, meta.get("metadata", {}))
         if saved != now:
             missing = "(not recorded)"
