@@ -20,8 +20,6 @@ operations per iteration). Counts depend on the images only through which branch
 import argparse
 import collections
 import contextlib
-import os
-import sys
 
 import numpy
 
@@ -29,7 +27,7 @@ import launch_count
 from launch_count import counts, state, strict_xp
 from minidnn import backend
 from minidnn.attacks import batched_lbfgs_attack, choose_targets, lbfgsb, linesearch_kernel
-from common import load_paper_checkpoint
+from common import attack_case
 from minidnn.networks import build_model
 
 transfers = collections.Counter()
@@ -38,8 +36,8 @@ passes = {"n": 0}
 
 def instrument_attack():
     """launch_count's counting, plus copies to the host (each ``bool()``, ``int()``, ``float()``,
-    ``.item()``, ``.get()``, ``asnumpy`` of a strict array) and passes of the iteration loop.
-    Returns a function that takes it all out again."""
+    ``.item()``, ``.get()``, ``asnumpy`` of a strict array) and passes of the iteration loop, for
+    the rest of the process."""
     def copying(original):
         def copied(*args):
             if state["counting"]:
@@ -53,23 +51,8 @@ def instrument_attack():
     cls = strict_xp.StrictArray
     patches = [(cls, name, copying(getattr(cls, name))) for name in ("__bool__", "__int__", "__float__", "item", "get")]
     patches += [(strict_xp, "asnumpy", copying(strict_xp.asnumpy)), (lbfgsb, "_iterate", iterate)]
-    undo_launches = launch_count.instrument()
-    undo_patches = launch_count.patch(patches)
-
-    def undo():
-        undo_patches()
-        undo_launches()
-    return undo
-
-
-def source_function():
-    """The minidnn file and function that asked for the operation (--by-function)."""
-    frame = sys._getframe(3)
-    while frame and "minidnn" + os.sep not in frame.f_code.co_filename:
-        frame = frame.f_back
-    if frame is None:
-        return "?"
-    return frame.f_code.co_filename.split("minidnn" + os.sep)[-1] + ":" + frame.f_code.co_name
+    launch_count.instrument()
+    launch_count.patch(patches)
 
 
 def _search_step(search, f, g, rows):
@@ -91,7 +74,7 @@ def attack_kernels():
         yield
 
 
-def count_attack(net, x, labels, targets, c, dtype, fused, search_rounds=lbfgsb.GPU_SEARCH_ROUNDS):
+def count_attack(net, x, labels, targets, c, dtype, fused, search_rounds):
     """Mean launches and host copies per iteration pass, by source: (launches, transfers, passes)."""
     counts.clear()
     transfers.clear()
@@ -117,19 +100,14 @@ def main():
                         help="line-search rounds per iteration (default: CuPy's default)")
     parser.add_argument("--by-function", action="store_true", help="count by file and function, not file")
     args = parser.parse_args()
-    if args.by_function:
-        launch_count._source = source_function
+    state["by_function"] = args.by_function
     if args.checkpoint:
-        from minidnn.data import load_mnist
-        from minidnn.networks import input_layout
-        net = load_paper_checkpoint(args.checkpoint)
-        x, labels = load_mnist("test", flat=input_layout(net) == "flat")
-        x, labels = x[:args.n], labels[:args.n]
+        net, x, labels, targets = attack_case(args.checkpoint, args.n)      # random targets from seed 0
     else:
         net = build_model("N200-200-10", rng=0)
         rng = numpy.random.default_rng(0)
         x, labels = rng.uniform(size=(args.n,) + net.input_shape).astype(numpy.float32), rng.integers(0, 10, args.n)
-    targets = choose_targets(net, x, labels, "random", rng=numpy.random.default_rng(0))
+        targets = choose_targets(net, x, labels, "random", rng=numpy.random.default_rng(0))
     instrument_attack()
     print(f"per pass of the batched attack's iteration loop on CuPy, counted on the strict stand-in "
           f"({args.checkpoint or 'untrained N200-200-10'}, {args.n} images, c = {args.c}, "

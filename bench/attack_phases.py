@@ -21,7 +21,7 @@ from minidnn import backend
 from minidnn.attacks import batched_lbfgs_attack, lbfgsb
 from minidnn.attacks.linesearch import MoreThuente
 
-from common import attack_arguments, attack_case, timer
+from common import attack_arguments, attack_case, synchronize, timed, timer
 
 # (name, owner, attribute): top-level phases first, then phases inside them
 PHASES = [("middle matrix M", lbfgsb, "middle_matrix"), ("Cauchy point", lbfgsb, "cauchy_point"),
@@ -32,35 +32,16 @@ PHASES = [("middle matrix M", lbfgsb, "middle_matrix"), ("Cauchy point", lbfgsb,
           ("  K solve (in subspace)", lbfgsb, "solve_rows"), ("  Moré-Thuente step (in search)", MoreThuente, "step")]
 
 
-def synchronize():
-    module = backend.xp()
-    if module.__name__ == "cupy":
-        module.cuda.get_current_stream().synchronize()
-
-
-def timed(name, function, totals, calls):
-    def wrapper(*args, **kwargs):
-        synchronize()
-        t0 = timer()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            synchronize()
-            totals[name] += timer() - t0
-            calls[name] += 1
-    return wrapper
-
-
 def phases(attack):
     """Run attack() with every phase wrapped; returns (total seconds, {phase: seconds}, {phase: calls})."""
     totals, calls = collections.Counter(), collections.Counter()
     saved = [(owner, attr, getattr(owner, attr)) for _, owner, attr in PHASES]
     for name, owner, attr in PHASES:
-        setattr(owner, attr, timed(name, getattr(owner, attr), totals, calls))
+        setattr(owner, attr, timed(totals, name, getattr(owner, attr), sync=True, calls=calls))
     saved_min = lbfgsb.minimize_box
 
     def minimize_box(fun, *args, **kwargs):                     # the objective's time, per call of fun
-        return saved_min(timed("  objective f, ∇f (in search)", fun, totals, calls), *args, **kwargs)
+        return saved_min(timed(totals, "  objective f, ∇f (in search)", fun, sync=True, calls=calls), *args, **kwargs)
     lbfgsb.minimize_box = minimize_box
     from minidnn.attacks import batched
     batched.ALGORITHMS["lbfgsb"] = (minimize_box, lbfgsb.CONVERGED)

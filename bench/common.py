@@ -4,6 +4,7 @@
 (tests/support/emulated_cupy.py): a dry run of a GPU session (``bench/gpu_session.sh``) before
 spending device time; its timings mean nothing.
 """
+import functools
 import os
 import platform
 import statistics
@@ -145,6 +146,35 @@ def timer():
     return time.perf_counter()
 
 
+def synchronize(xp=None):
+    """Wait for the GPU's queued work when ``xp`` (default: the backend's module) is CuPy; nothing on
+    the CPU."""
+    if xp is None:
+        from minidnn import backend
+        xp = backend.xp()
+    if getattr(xp, "cuda", None) is not None:
+        xp.cuda.get_current_stream().synchronize()
+
+
+def timed(totals, label, fn, sync=False, calls=None):
+    """fn wrapped to add its wall time to totals[label] (with ``sync``, the GPU's work in it too:
+    the device is synchronised at both ends) and, given a Counter ``calls``, to count its calls."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if sync:
+            synchronize()
+        t0 = timer()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if sync:
+                synchronize()
+            totals[label] += timer() - t0
+            if calls is not None:
+                calls[label] += 1
+    return wrapper
+
+
 def attack_arguments(parser):
     """The options every attack benchmark on one model takes: checkpoint, c, images, backend, dtype,
     search_rounds."""
@@ -160,7 +190,6 @@ def attack_arguments(parser):
 def load_paper_checkpoint(path):
     """The network in ``path``, or a one-line exit saying how to make it (the bench scripts time the
     paper's trained models, named as docs/baselines.md trains them)."""
-    import os
     from minidnn.checkpoint import CheckpointError, load_model
     try:
         return load_model(path)

@@ -33,15 +33,22 @@ from minidnn.training import SGD, kernels  # noqa: E402
 
 BATCH = 128
 counts = collections.Counter()
-state = {"counting": False}
+state = {"counting": False, "by_function": False}
+PACKAGE = os.path.dirname(os.path.abspath(backend.__file__)) + os.sep
+BACKEND = os.path.abspath(backend.__file__)
 
 
 def _source():
-    """The minidnn file that asked for the operation."""
-    frame = sys._getframe(3)
-    while frame and "minidnn" + os.sep not in frame.f_code.co_filename:
+    """The minidnn file (and function, with state["by_function"]) that asked for the operation: the
+    innermost calling frame in the package, whatever the depth of the counting code above it;
+    backend.py's helpers (to_numpy, ...) are charged to their caller."""
+    frame = sys._getframe(1)
+    while frame and (not frame.f_code.co_filename.startswith(PACKAGE) or frame.f_code.co_filename == BACKEND):
         frame = frame.f_back
-    return frame.f_code.co_filename.split("minidnn" + os.sep)[-1] if frame else "?"
+    if frame is None:
+        return "?"
+    where = frame.f_code.co_filename[len(PACKAGE):]
+    return f"{where}:{frame.f_code.co_name}" if state["by_function"] else where
 
 
 def _count():

@@ -41,7 +41,8 @@ from minidnn.penalties import GlobalContractive, LayerwiseContractive, find_bloc
 from minidnn.penalties.layerwise import _derivatives
 from minidnn.training import SGD
 
-from common import CPU_PAUSE, alternate, blas_threads, machine_info, median_ratio, timer, torch_param_groups, torch_twin
+from common import (CPU_PAUSE, alternate, blas_threads, machine_info, median_ratio, synchronize, timer,
+                    torch_param_groups, torch_twin)
 
 BATCH = 128
 LAM = 0.01
@@ -134,7 +135,6 @@ def minidnn_runner(name, kind, steps, xp_name):
     penalties = penalties_for(kind, net)
     opt = SGD(net.named_params(), lr=0.01, momentum=0.9, weight_decay=1e-3)
     loss = SoftmaxCrossEntropy()
-    sync = xp.cuda.Stream.null.synchronize if hasattr(xp, "cuda") else (lambda: None)
 
     def run():
         t0 = timer()
@@ -142,7 +142,7 @@ def minidnn_runner(name, kind, steps, xp_name):
             opt.zero_grad()
             net.loss_and_backward(x[i], y[i], loss, train=True, penalties=penalties, need_input_grad=False)
             opt.step()
-        sync()
+        synchronize(xp)
         return timer() - t0
     return run
 

@@ -11,21 +11,10 @@ the network's loop). Means over ``steps`` steps after 20 of warm-up, in µs
 """
 import argparse
 import collections
-import functools
 
-from common import blas_threads, timer
+from common import blas_threads, timed, timer
 from minidnn.losses import SoftmaxCrossEntropy
 from train_throughput import training_setup
-
-
-def timed(totals, label, fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        t0 = timer()
-        out = fn(*args, **kwargs)
-        totals[label] += timer() - t0
-        return out
-    return wrapper
 
 
 def profile(name, steps):

@@ -24,7 +24,8 @@ from minidnn.losses import SoftmaxCrossEntropy
 from minidnn.networks import build_model
 from minidnn.training import SGD
 
-from common import CPU_PAUSE, alternate, blas_threads, machine_info, median_ratio, timer, torch_param_groups, torch_twin
+from common import (CPU_PAUSE, alternate, blas_threads, machine_info, median_ratio, synchronize, timer,
+                    torch_param_groups, torch_twin)
 
 BATCH = 128
 
@@ -40,12 +41,6 @@ def training_setup(name, steps, xp_name):
         x = xp.asarray(rng.uniform(size=(steps, BATCH) + net.input_shape).astype(numpy.float32))
         y = xp.asarray(rng.integers(0, 10, size=(steps, BATCH)))
     return xp, net, x, y, SGD(net.named_params(), lr=0.01, momentum=0.9, weight_decay=1e-3)
-
-
-def synchronize(xp):
-    """Wait for the GPU's queued work (CuPy); nothing on the CPU."""
-    if getattr(xp, "cuda", None) is not None:
-        xp.cuda.Stream.null.synchronize()
 
 
 def minidnn_runner(name, steps, xp_name, fused=True):
@@ -138,6 +133,8 @@ def main():
     parser.add_argument("--profile", action="store_true",
                         help="CuPy: also one step's host and device time (cupyx.profiler.benchmark)")
     args = parser.parse_args()
+    if args.profile and args.backend != "cupy":
+        parser.error("--profile times a step on the GPU: it needs --backend cupy")
     info = machine_info()
     try:
         import torch

@@ -228,7 +228,7 @@ def test_the_free_set_gram_matrix_is_kept_exactly(filled):
         slots = numpy.full(n, filled)
         slots[0], slots[1] = 0, max(filled - 1, 0)
         empty = numpy.arange(m)[None, :] >= slots[:, None]                   # (n, m)
-        W[numpy.concatenate([empty, empty], axis=1)[:, None, :].repeat(dim, axis=1)] = 0
+        W *= ~numpy.concatenate([empty, empty], axis=1)[:, None, :]          # empty slots: zero columns
         st["age"] = numpy.where(empty, -1, numpy.arange(m)[None, :])
     free = rng.uniform(size=(n, dim)) < 0.5
     for step in range(12):

@@ -1,5 +1,10 @@
 """Progress reporting: quiet when disabled, one summary line per epoch when enabled."""
+import io
+import sys
+import types
+
 import numpy
+import pytest
 
 from minidnn.layers import Dense
 from minidnn.networks import Sequential
@@ -36,10 +41,7 @@ def test_a_quiet_trainer_prints_nothing_and_a_verbose_one_prints_each_epoch(caps
     assert [line.split()[0] for line in lines] == ["epoch=1", "epoch=2"]
 
 
-def test_output_to_a_file_gets_the_one_line_bar_even_with_tqdm(monkeypatch, tmp_path):
-    import io
-    import sys
-    import pytest
+def test_output_to_a_file_gets_the_one_line_bar_even_with_tqdm(monkeypatch):
     pytest.importorskip("tqdm")
     monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
     monkeypatch.setattr(sys, "stderr", io.StringIO())          # not a terminal
@@ -47,9 +49,6 @@ def test_output_to_a_file_gets_the_one_line_bar_even_with_tqdm(monkeypatch, tmp_
 
 
 def test_a_terminal_gets_tqdm_when_installed(monkeypatch):
-    import io
-    import sys
-    import pytest
     tqdm = pytest.importorskip("tqdm")
 
     class Terminal(io.StringIO):
@@ -62,10 +61,6 @@ def test_a_terminal_gets_tqdm_when_installed(monkeypatch):
 
 
 def test_a_notebook_gets_tqdm_although_its_streams_are_no_terminal(monkeypatch):
-    import io
-    import sys
-    import types
-    import pytest
     tqdm = pytest.importorskip("tqdm")
     monkeypatch.setattr(sys, "stderr", io.StringIO())
     monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))

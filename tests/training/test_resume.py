@@ -4,7 +4,7 @@ import json
 import numpy
 import pytest
 
-from minidnn.checkpoint import load_model
+from minidnn.checkpoint import CheckpointError, load_arrays, load_model, save_arrays
 from minidnn.layers import Dense, GaussianNoise, ReLU, Tanh
 from minidnn.networks import Sequential
 from minidnn.training import Trainer, make_optimizer, make_schedule
@@ -92,7 +92,6 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     """A checkpoint written with one learning rate is not silently continued with another."""
     import numpy
     import pytest
-    from minidnn.checkpoint import CheckpointError
     from minidnn.layers import Dense
     from minidnn.networks import Sequential
     from minidnn.training import SGD, Trainer
@@ -117,20 +116,28 @@ def momentum_trainer(path):
                    checkpoint=str(path), progress=False)
 
 
+def rewrite_as_older(path, *settings):
+    """Rewrite the checkpoint at ``path`` as a version that did not record ``settings`` (names in
+    training["settings"]; none given: no settings at all) wrote it."""
+    meta, arrays = load_arrays(path)
+    if settings:
+        for key in settings:
+            del meta["training"]["settings"][key]
+    else:
+        del meta["training"]["settings"]
+    save_arrays(path, arrays, {k: v for k, v in meta.items() if k not in ("format", "version")})
+
+
 def test_resume_on_other_data_is_refused_but_older_checkpoints_still_resume(tmp_path):
     """A run on 100 examples is not continued on 120 (e.g. a quick --limit run mistaken for the real one);
     a checkpoint written before the data size was recorded resumes as before."""
-    from minidnn.checkpoint import CheckpointError, load_arrays, save_arrays
     x, y = data()
     path = tmp_path / "run.npz"
 
     momentum_trainer(path).fit(x[:100], y[:100], 1)
     with pytest.raises(CheckpointError, match="other settings.*n_train.*100, 120"):
         momentum_trainer(path).fit(x, y, 2)
-    meta, arrays = load_arrays(path)                       # as an older version wrote it
-    for key in ("n_train", "n_val"):
-        del meta["training"]["settings"][key]
-    save_arrays(path, arrays, {k: v for k, v in meta.items() if k not in ("format", "version")})
+    rewrite_as_older(path, "n_train", "n_val")
     resumed = momentum_trainer(path)
     resumed.fit(x, y, 2)
     assert resumed.epoch == 2
@@ -148,7 +155,6 @@ def test_resume_called_before_fit_does_not_ask_for_the_data_size(tmp_path):
 
 def test_a_checkpoint_from_before_settings_were_saved_is_still_compared(tmp_path):
     """Older files carry no ``settings``: their optimizer, base lr, seed and recipe are compared instead."""
-    from minidnn.checkpoint import CheckpointError, load_arrays, save_arrays
     x, y = data()
     path = tmp_path / "old.npz"
 
@@ -159,9 +165,7 @@ def test_a_checkpoint_from_before_settings_were_saved_is_still_compared(tmp_path
                        checkpoint_metadata={"recipe": {"lr": lr, "weight_decay": decay, "epochs": 2}})
 
     trainer().fit(x, y, 1)
-    meta, arrays = load_arrays(path)                       # as a version before ``settings`` wrote it
-    del meta["training"]["settings"]
-    save_arrays(path, arrays, {k: v for k, v in meta.items() if k not in ("format", "version")})
+    rewrite_as_older(path)                                 # as a version before ``settings`` wrote it
     with pytest.raises(CheckpointError, match="other settings.*base_lr"):
         trainer(lr=0.3).fit(x, y, 2)
     with pytest.raises(CheckpointError, match="other settings.*recipe"):
@@ -174,7 +178,6 @@ def test_a_checkpoint_from_before_settings_were_saved_is_still_compared(tmp_path
 def test_the_recipe_split_and_penalties_are_compared_where_the_files_hold_them(tmp_path):
     """New files: the recipe (less epochs and patience) and the split seed. Older files without
     settings: also the penalty options and their seed as the split's."""
-    from minidnn.checkpoint import CheckpointError, load_arrays, save_arrays
     x, y = data()
     path = tmp_path / "run.npz"
     recipe = {"lr": 0.05, "schedule": "cosine", "epochs": 2, "patience": None}
@@ -192,9 +195,7 @@ def test_the_recipe_split_and_penalties_are_compared_where_the_files_hold_them(t
         trainer(split=3).fit(x, y, 2)
     trainer(recipe={"epochs": 3, "patience": 5}).fit(x, y, 2)               # train longer, stop otherwise: fine
 
-    meta, arrays = load_arrays(path)                                          # as an older version wrote it
-    del meta["training"]["settings"]
-    save_arrays(path, arrays, {k: v for k, v in meta.items() if k not in ("format", "version")})
+    rewrite_as_older(path)
     with pytest.raises(CheckpointError, match="split_seed"):
         trainer(split=3).fit(x, y, 3)                                         # its split: its seed, 0
     with pytest.raises(CheckpointError, match="penalties"):
@@ -206,7 +207,7 @@ def test_the_recipe_split_and_penalties_are_compared_where_the_files_hold_them(t
 
 
 def test_a_model_saved_without_a_training_state_is_named_as_such(tmp_path):
-    from minidnn.checkpoint import CheckpointError, save_model
+    from minidnn.checkpoint import save_model
     x, y = data()
     path = tmp_path / "model.npz"
     save_model(path, plain_net())

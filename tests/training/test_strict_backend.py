@@ -195,7 +195,7 @@ def test_an_epoch_reads_the_host_once_per_twenty_batches(monkeypatch, penalised,
             return result, list(reads)
 
     result, strict_reads = epoch("strict")
-    assert strict_reads == ["get", "get"] * 3 if metric == "error" else ["get"] * 3
+    assert strict_reads == (["get", "get"] * 3 if metric == "error" else ["get"] * 3)
     expected, _ = epoch("numpy")
     assert result.keys() == expected.keys()
     assert result.get("train_error") == expected.get("train_error")
@@ -226,10 +226,10 @@ def test_the_epoch_loss_weights_each_batch_by_its_size():
 
 
 def test_a_nan_loss_is_named_by_its_batch_though_read_later():
-    """The host reads the losses every 20 batches; a NaN in batch 7 is still reported as batch 7."""
+    """The host reads the losses every 20 batches; a NaN is still reported by the batch it was in."""
     rng = numpy.random.default_rng(3)
     x = rng.standard_normal((30 * 2, 6)).astype(numpy.float32)
-    x[14, 0] = numpy.nan                                   # batch 7 with two examples a batch
+    x[14, 0] = numpy.nan                                   # in whichever batch the shuffle puts example 14
     net = mlp()
     trainer = Trainer(net, make_optimizer("sgd", net.named_params(), lr=0.1), batch_size=2, seed=0, progress=False)
     order = numpy.random.default_rng(0).permutation(len(x))           # the trainer's first shuffle
