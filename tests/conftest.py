@@ -26,13 +26,8 @@ def kernels_come_from_their_registries(monkeypatch):
     if not EMULATED_CUPY:
         yield
         return
-    import importlib
-    from test_kernel_sources import KERNEL_MODULES
-    declared = {}
-    for name in KERNEL_MODULES:
-        module = importlib.import_module(name)
-        for kernel, params in module.KERNELS.items():
-            declared[kernel] = (tuple(params), module.PREAMBLE, tuple(module.OPTIONS))
+    from support.kernel_modules import declared_kernels
+    declared = declared_kernels()
     build = backend.elementwise_kernel
 
     def checked(name, in_params, out_params, operation, preamble="", options=()):

@@ -17,7 +17,7 @@ import types
 import pytest
 
 from support.emulated_cupy import ElementwiseKernel
-from test_kernel_sources import KERNEL_MODULES
+from support.kernel_modules import KERNEL_MODULES
 
 NVCC = shutil.which("nvcc")
 

@@ -44,10 +44,11 @@ def test_attack_command_writes_the_set_and_the_figure(checkpoint, mnist_dir_path
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_attack_command_refuses_c_zero_clearly(checkpoint, mnist_dir_path, tmp_path, capsys):
-    """--c 0 stops before any work with a one-line message that names the option."""
-    argv = ["attack", str(checkpoint), "--n", "5", "--c", "0", "--out", str(tmp_path / "adv.npz"),
-            "--data-dir", mnist_dir_path, "--quiet", "--backend", "numpy"]
+def test_attack_command_refuses_c_zero_clearly(tmp_path, capsys):
+    """--c 0 stops before any work (here before the checkpoint is even looked for) with a one-line
+    message that names the option."""
+    argv = ["attack", str(tmp_path / "model.npz"), "--n", "5", "--c", "0", "--out", str(tmp_path / "adv.npz"),
+            "--quiet", "--backend", "numpy"]
     with pytest.raises(SystemExit) as exit_info:
         cli.main(argv)
     assert exit_info.value.code == 2
