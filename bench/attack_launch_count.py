@@ -36,8 +36,8 @@ passes = {"n": 0}
 
 def instrument_attack():
     """launch_count's counting, plus copies to the host (each ``bool()``, ``int()``, ``float()``,
-    ``.item()``, ``.get()``, ``asnumpy`` of a strict array) and passes of the iteration loop, for
-    the rest of the process."""
+    ``.item()``, ``.get()``, ``asnumpy`` of a strict array) and passes of the iteration loop.
+    Returns a function that takes it all out again (the tests put the stand-in back with it)."""
     def copying(original):
         def copied(*args):
             if state["counting"]:
@@ -51,8 +51,13 @@ def instrument_attack():
     cls = strict_xp.StrictArray
     patches = [(cls, name, copying(getattr(cls, name))) for name in ("__bool__", "__int__", "__float__", "item", "get")]
     patches += [(strict_xp, "asnumpy", copying(strict_xp.asnumpy)), (lbfgsb, "_iterate", iterate)]
-    launch_count.instrument()
-    launch_count.patch(patches)
+    undo_launches = launch_count.instrument()
+    undo_patches = launch_count.patch(patches)
+
+    def undo():
+        undo_patches()
+        undo_launches()
+    return undo
 
 
 def _search_step(search, f, g, rows):
@@ -74,7 +79,7 @@ def attack_kernels():
         yield
 
 
-def count_attack(net, x, labels, targets, c, dtype, fused, search_rounds):
+def count_attack(net, x, labels, targets, c, dtype, fused, search_rounds=lbfgsb.GPU_SEARCH_ROUNDS):
     """Mean launches and host copies per iteration pass, by source: (launches, transfers, passes)."""
     counts.clear()
     transfers.clear()
